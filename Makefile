@@ -1,0 +1,39 @@
+# aape-lightning: the few commands a user needs. `make help` lists them.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch/torchvision pinned to the releases this offline workplace holds (the CPU 2.13 wheel has no torchvision)
+TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.installed
+
+.PHONY: help install test test-fast demo reproduce-table lint clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip>=23" 
+	$(BIN)/pip install -q $(TORCH_PIN) "setuptools<81"
+	$(BIN)/pip install -q -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the package with its test extras (offline-safe)
+
+test: $(STAMP)  ## run the whole test suite (what CI runs)
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+
+test-fast: $(STAMP)  ## the suite without the subprocess end-to-end runs
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "not slow"
+
+demo: $(STAMP)  ## the main job on the embedded offline demo world
+	HF_HUB_OFFLINE=1 $(BIN)/aape fit --config configs/demo/fewshot.yaml
+
+reproduce-table: $(STAMP)  ## every method, base-to-new, 3 seeds, printed as a table
+	HF_HUB_OFFLINE=1 $(BIN)/aape table --config configs/table/demo.yaml
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check src tests
+
+clean:  ## remove the venv and run outputs
+	rm -rf $(VENV) runs lightning_logs

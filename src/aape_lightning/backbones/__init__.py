@@ -1,0 +1,24 @@
+"""Frozen CLIP backbones: loading by name or file, encoding, tiny test models."""
+
+from aape_lightning.backbones.clip_loader import (
+    REGISTRY,
+    BackboneError,
+    BackboneSpec,
+    default_cache_dir,
+    resolve_backbone,
+    save_clip,
+)
+from aape_lightning.backbones.frozen_clip import FrozenCLIP
+from aape_lightning.backbones.tiny_clip import TINY_CONFIG, build_tiny_clip
+
+__all__ = [
+    "REGISTRY",
+    "TINY_CONFIG",
+    "BackboneError",
+    "BackboneSpec",
+    "FrozenCLIP",
+    "build_tiny_clip",
+    "default_cache_dir",
+    "resolve_backbone",
+    "save_clip",
+]

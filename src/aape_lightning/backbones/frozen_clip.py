@@ -1,0 +1,170 @@
+"""Frozen CLIP: encoders that never train, never reach the optimizer, never enter a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from aape_lightning.backbones.clip_loader import (
+    CLIP_MEAN,
+    CLIP_STD,
+    BackboneSpec,
+    clip,
+    default_cache_dir,
+    resolve_backbone,
+)
+from aape_lightning.core.prompt_cache import PromptCache
+
+
+class FrozenCLIP(nn.Module):
+    """Wraps a clip-anytorch model; every output is L2-normalised and fp32.
+
+    Weights stay fp32 on every device (Adam never sees them, autocast gives the speed);
+    the module stays in eval mode whatever ``train()`` asks, and its weights are left out
+    of ``state_dict`` so a checkpoint holds only what was trained plus ``spec``.
+    """
+
+    def __init__(self, model: nn.Module, spec: BackboneSpec, cache_dir: str | Path | None = None) -> None:
+        super().__init__()
+        self.model = model.float().eval()
+        self.model.requires_grad_(False)
+        self.spec = spec
+        self.text_cache = PromptCache(self.encode_text, key=spec.sha256[:24], cache_dir=cache_dir)
+        self._register_state_dict_hook(_drop_backbone_weights)
+        self._register_load_state_dict_pre_hook(_remember_prefix, with_module=True)
+        self.register_load_state_dict_post_hook(_ignore_missing_backbone_weights)
+
+    @classmethod
+    def load(cls, name_or_path: str, cache_dir: str | Path | None = None) -> FrozenCLIP:
+        """Resolve ``name_or_path`` (see ``resolve_backbone``); prompt embeddings cache under ``cache_dir``."""
+        cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        model, spec = resolve_backbone(name_or_path, cache_dir)
+        return cls(model, spec, cache_dir)
+
+    def train(self, mode: bool = True) -> FrozenCLIP:
+        return super().train(False)
+
+    # -- sizes, read from the weights, never assumed ---------------------------------
+    @property
+    def embed_dim(self) -> int:
+        return self.model.text_projection.shape[1]
+
+    @property
+    def token_width(self) -> int:
+        return self.model.token_embedding.weight.shape[1]
+
+    @property
+    def context_length(self) -> int:
+        return self.model.context_length
+
+    @property
+    def image_resolution(self) -> int:
+        return self.model.visual.input_resolution
+
+    @property
+    def image_mean(self) -> tuple[float, ...]:
+        return CLIP_MEAN
+
+    @property
+    def image_std(self) -> tuple[float, ...]:
+        return CLIP_STD
+
+    @property
+    def logit_scale(self) -> Tensor:
+        """tau = exp(logit_scale), frozen, as a 0-d fp32 tensor."""
+        return self.model.logit_scale.detach().float().exp()
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.logit_scale.device
+
+    # -- encoders --------------------------------------------------------------------
+    def tokenize(self, texts: list[str]) -> Tensor:
+        """Token ids ``(N, context_length)``; a text too long is an error that names it."""
+        too_long = [t for t in texts if len(clip.clip._tokenizer.encode(t)) + 2 > self.context_length]
+        if too_long:
+            raise ValueError(
+                f"{len(too_long)} text(s) exceed the backbone's context length of {self.context_length} tokens, "
+                f"e.g. {too_long[0][:120]!r}. Shorten the class name or prompt."
+            )
+        return clip.tokenize(texts, context_length=self.context_length).to(self.device)
+
+    @torch.no_grad()
+    def encode_image(self, images: Tensor) -> Tensor:
+        """``(B, 3, H, W)`` preprocessed images -> ``(B, d)`` unit vectors."""
+        feats = self.model.encode_image(images.to(self.device))
+        return F.normalize(feats.float(), dim=-1)
+
+    @torch.no_grad()
+    def encode_text(self, texts: list[str], batch_size: int = 256) -> Tensor:
+        """Plain texts -> ``(N, d)`` unit vectors, batched."""
+        with torch.autocast(self.device.type, enabled=False):  # cached features must not depend on precision
+            out = [
+                F.normalize(self.model.encode_text(self.tokenize(texts[i : i + batch_size])).float(), dim=-1)
+                for i in range(0, len(texts), batch_size)
+            ]
+        return torch.cat(out) if out else torch.empty(0, self.embed_dim, device=self.device)
+
+    def text_features(self, texts: list[str]) -> Tensor:
+        """Like ``encode_text`` but each unique text is encoded once per backbone, ever (see PromptCache)."""
+        return self.text_cache(texts, device=self.device, writer=rank_zero_only.rank == 0)
+
+    def embed_tokens(self, tokens: Tensor) -> Tensor:
+        """Token ids ``(N, L)`` -> frozen input embeddings ``(N, L, width)``."""
+        with torch.no_grad():
+            return self.model.token_embedding(tokens).float()
+
+    def encode_embeddings(self, embeddings: Tensor, tokens: Tensor) -> Tensor:
+        """Run the text transformer on input embeddings in which soft tokens were placed.
+
+        ``embeddings (N, L, width)`` may carry gradients (learned context, AAPE tokens);
+        ``tokens (N, L)`` are the ids the sequence was tokenized from, used to find EOT.
+        Returns ``(N, d)`` unit vectors, pooled at EOT as CLIP does.
+        """
+        m = self.model
+        x = embeddings.to(m.positional_embedding.dtype) + m.positional_embedding  # (N, L, width)
+        x = m.transformer(x.permute(1, 0, 2)).permute(1, 0, 2)  # the transformer is sequence-first
+        x = m.ln_final(x)
+        eot = tokens.argmax(dim=-1)  # the EOT id is the largest in CLIP's vocabulary
+        x = x[torch.arange(x.shape[0], device=x.device), eot] @ m.text_projection  # (N, d)
+        return F.normalize(x.float(), dim=-1)
+
+    def encode_with_context(self, tokens: Tensor, context: Tensor, start: int = 1) -> Tensor:
+        """Encode ``K`` prompts whose placeholder tokens at ``start:start+n`` are replaced by ``context``.
+
+        ``tokens (K, L)``; ``context (..., n, width)`` broadcast against ``(K, n, width)``: ``(n, w)`` is
+        shared by every prompt (CoOp), ``(B, 1, n, w)`` is one context per image (CoCoOp, AAPE tokens).
+        Returns ``(..., K, d)`` unit vectors; gradients flow to ``context`` only.
+        """
+        n = context.shape[-2]
+        embeds = self.embed_tokens(tokens)  # (K, L, w)
+        lead = torch.broadcast_shapes(context.shape[:-2], embeds.shape[:1])  # (..., K)
+        full = torch.cat(
+            [
+                embeds[:, :start].expand(*lead, -1, -1),  # (..., K, start, w)  [SOS]
+                context.to(embeds.dtype).expand(*lead, -1, -1),  # (..., K, n, w)  soft tokens
+                embeds[:, start + n :].expand(*lead, -1, -1),  # (..., K, L-start-n, w)  class tokens . EOS
+            ],
+            dim=-2,
+        )  # (..., K, L, w)
+        flat_tokens = tokens.expand(*lead, -1).reshape(-1, tokens.shape[-1])  # (N, L)
+        out = self.encode_embeddings(full.reshape(-1, *full.shape[-2:]), flat_tokens)  # (N, d)
+        return out.reshape(*lead, out.shape[-1])
+
+
+def _drop_backbone_weights(module: FrozenCLIP, state_dict: dict, prefix: str, local_metadata: dict) -> None:
+    for key in [k for k in state_dict if k.startswith(prefix + "model.")]:
+        del state_dict[key]
+
+
+def _remember_prefix(module: FrozenCLIP, state_dict, prefix, *args) -> None:
+    module._load_prefix = prefix
+
+
+def _ignore_missing_backbone_weights(module: FrozenCLIP, incompatible) -> None:
+    prefix = getattr(module, "_load_prefix", "") + "model."
+    incompatible.missing_keys[:] = [k for k in incompatible.missing_keys if not k.startswith(prefix)]

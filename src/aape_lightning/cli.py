@@ -1,0 +1,83 @@
+"""The ``aape`` entry point: LightningCLI (fit / validate / test / predict) plus extra commands."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+
+from lightning.pytorch import LightningDataModule
+from lightning.pytorch.cli import LightningCLI
+
+from aape_lightning import callbacks, data, heads, tasks  # noqa: F401  (short class names in YAML)
+from aape_lightning.backbones.clip_loader import BackboneError
+from aape_lightning.callbacks import PredictionWriter, RunRecord
+from aape_lightning.core.prompt_bank import PromptBankError
+from aape_lightning.data.items import DataError
+from aape_lightning.tasks.base import FrozenBackboneTask
+from aape_lightning.tasks.classification import CheckpointMismatchError
+
+USER_ERRORS = (BackboneError, CheckpointMismatchError, DataError, PromptBankError)
+
+EXTRA_COMMANDS: dict[str, str] = {}  # name -> "module:function" taking argv, returning an exit code
+
+
+class AAPECLI(LightningCLI):
+    """LightningCLI in subclass mode: tasks, heads, readers and data modules by ``class_path``."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_lightning_class_args(PredictionWriter, "predictions")
+        parser.add_lightning_class_args(RunRecord, "run_record")
+        parser.set_defaults(
+            {
+                "model": {"class_path": "aape_lightning.tasks.ClassificationTask"},
+                "data": {"class_path": "aape_lightning.data.ClassificationDataModule"},
+            }
+        )
+
+    def after_test(self) -> None:
+        results = getattr(self.model, "test_results", None)
+        if results and self.trainer.is_global_zero:
+            print("test: " + " | ".join(f"{k} {v:.2f}" for k, v in results.items()))
+
+
+def lightning_main(args: list[str] | None = None) -> AAPECLI:
+    return AAPECLI(
+        FrozenBackboneTask,
+        LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        seed_everything_default=1,
+        args=args,
+        parser_kwargs={
+            "description": "AAPE on a frozen CLIP. Extra commands: " + ", ".join(f"aape {c}" for c in EXTRA_COMMANDS)
+            if EXTRA_COMMANDS
+            else "AAPE on a frozen CLIP."
+        },
+    )
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run ``aape``; user errors print one line naming the file, value and fix, and exit 2."""
+    argv = list(sys.argv[1:] if args is None else args)
+    args = None if args is None else argv  # LightningCLI reads sys.argv itself when run as a script
+    logging.basicConfig(level=os.environ.get("AAPE_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+    warnings.filterwarnings("ignore", message=".*pkg_resources is deprecated.*")
+    try:
+        if argv and argv[0] in EXTRA_COMMANDS:
+            module, func = EXTRA_COMMANDS[argv[0]].split(":")
+            return int(getattr(__import__(module, fromlist=[func]), func)(argv[1:]) or 0)
+        lightning_main(args)
+    except USER_ERRORS as err:
+        print(f"aape: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,37 @@
+"""The task-agnostic AAPE core: prompt bank, prompt cache, aggregators, generator, losses."""
+
+from aape_lightning.core.aape import AAPECore, AAPEOutput
+from aape_lightning.core.aggregator import (
+    Aggregator,
+    AttentionAggregator,
+    MeanAggregator,
+    MLPAggregator,
+    RandomAggregator,
+)
+from aape_lightning.core.generator import Generator
+from aape_lightning.core.losses import clip_reward_loss, distillation_loss
+from aape_lightning.core.prompt_bank import (
+    PromptBankError,
+    pad_prompt_embeddings,
+    prompts_for_classes,
+    read_prompt_file,
+)
+from aape_lightning.core.prompt_cache import PromptCache
+
+__all__ = [
+    "AAPECore",
+    "AAPEOutput",
+    "Aggregator",
+    "AttentionAggregator",
+    "Generator",
+    "MLPAggregator",
+    "MeanAggregator",
+    "PromptBankError",
+    "PromptCache",
+    "RandomAggregator",
+    "clip_reward_loss",
+    "distillation_loss",
+    "pad_prompt_embeddings",
+    "prompts_for_classes",
+    "read_prompt_file",
+]

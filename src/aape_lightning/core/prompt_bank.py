@@ -1,0 +1,98 @@
+"""Prompt banks: natural-language prompts per class, keyed by class index, never by name alone.
+
+The on-disk format is CuPL's JSON ``{"class name": ["sentence", ...]}``. Names are matched to a
+dataset's class list here; two classes with the same name (ImageNet has some) both get that
+name's prompts, and a JSON file that repeats a key is an error rather than a silent overwrite.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+
+import torch
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class PromptBankError(ValueError):
+    """A prompt file that does not fit the classes; the message names the file and the fix."""
+
+
+def _no_duplicate_keys(path: Path):
+    def hook(pairs: list[tuple[str, object]]) -> dict:
+        seen: dict[str, object] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise PromptBankError(f"{path}: class {key!r} appears twice; merge its prompt lists into one entry")
+            seen[key] = value
+        return seen
+
+    return hook
+
+
+def read_prompt_file(path: str | Path) -> dict[str, list[str]]:
+    """Read a CuPL-format JSON file and check its shape."""
+    path = Path(path)
+    if not path.is_file():
+        raise PromptBankError(f"prompt file {path} does not exist; pass the path of a CuPL-format JSON file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicate_keys(path))
+    except json.JSONDecodeError as err:
+        raise PromptBankError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(data, dict) or not all(
+        isinstance(v, list) and all(isinstance(s, str) for s in v) for v in data.values()
+    ):
+        raise PromptBankError(f'{path}: expected {{"class name": ["sentence", ...], ...}} (CuPL format)')
+    return data
+
+
+def _normalise(name: str) -> str:
+    return " ".join(name.replace("_", " ").lower().split())
+
+
+def prompts_for_classes(
+    bank: dict[str, list[str]],
+    classnames: Sequence[str],
+    source: str = "<prompt bank>",
+    fallback_template: str | None = None,
+) -> list[list[str]]:
+    """Prompts aligned with ``classnames`` by index (case and underscores ignored).
+
+    A class without an entry is an error listing every such class, unless ``fallback_template``
+    is given, in which case it gets ``[fallback_template.format(name)]`` and a warning.
+    An entry whose list is empty is always an error.
+    """
+    by_norm = {_normalise(k): v for k, v in bank.items()}
+    out: list[list[str]] = []
+    missing: list[str] = []
+    for name in classnames:
+        prompts = by_norm.get(_normalise(name))
+        if prompts is None:
+            missing.append(name)
+            prompts = [fallback_template.format(name)] if fallback_template else []
+        elif not [p for p in prompts if p.strip()]:
+            raise PromptBankError(f"{source}: class {name!r} has an empty prompt list; add sentences or remove the entry")
+        out.append([p for p in prompts if p.strip()])
+    if missing and fallback_template is None:
+        raise PromptBankError(
+            f"{source}: no prompts for {len(missing)} of {len(classnames)} classes: {missing}. "
+            f"Add them to the file, or set prompt_fallback: true to use the class template for them."
+        )
+    if missing:
+        log.warning("%s: %d classes use the template instead of prompts: %s", source, len(missing), missing)
+    return out
+
+
+def pad_prompt_embeddings(per_class: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack ``K`` tensors ``(M_k, d)`` into ``(K, M_max, d)`` with a mask ``(K, M_max)`` (True = real)."""
+    m_max = max(e.shape[0] for e in per_class)
+    dim = per_class[0].shape[1]
+    bank = per_class[0].new_zeros(len(per_class), m_max, dim)  # (K, M_max, d)
+    mask = torch.zeros(len(per_class), m_max, dtype=torch.bool, device=bank.device)  # (K, M_max)
+    for k, emb in enumerate(per_class):
+        bank[k, : emb.shape[0]] = emb
+        mask[k, : emb.shape[0]] = True
+    return bank, mask

@@ -1,0 +1,15 @@
+"""Data: readers (layouts), protocols, DataModules."""
+
+from aape_lightning.data.classification import ClassificationDataModule
+from aape_lightning.data.items import DataError, DatasetSplits, Item
+from aape_lightning.data.readers import CoOpSplitReader, DatasetReader, ImageFolderReader
+
+__all__ = [
+    "ClassificationDataModule",
+    "CoOpSplitReader",
+    "DataError",
+    "DatasetReader",
+    "DatasetSplits",
+    "ImageFolderReader",
+    "Item",
+]

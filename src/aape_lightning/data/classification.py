@@ -1,0 +1,212 @@
+"""The classification DataModule: any reader, CoOp's few-shot and base-to-new protocols."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from aape_lightning.backbones.clip_loader import default_cache_dir
+from aape_lightning.core.prompt_bank import prompts_for_classes, read_prompt_file
+from aape_lightning.data.eval_sampler import UnpaddedDistributedSampler
+from aape_lightning.data.image_dataset import ImageDataset
+from aape_lightning.data.items import DataError, DatasetSplits, Item
+from aape_lightning.data.protocols import (
+    base_new_labels,
+    load_few_shot,
+    sample_few_shot,
+    save_few_shot,
+    split_fingerprint,
+    subsample_classes,
+)
+from aape_lightning.data.readers import IMAGE_SUFFIXES, DatasetReader
+from aape_lightning.data.transforms import clip_transform
+
+log = logging.getLogger(__name__)
+
+
+class ClassificationDataModule(L.LightningDataModule):
+    """Few-shot image classification in CoOp's protocols.
+
+    Class sets: ``protocol="base2new"`` trains and validates on "base" and tests on "base" and
+    "new" (each relabelled from 0); ``protocol="all"`` uses one set "all" throughout.
+    Image size and normalisation come from the model's backbone.
+
+    Args:
+        reader: the dataset reader (layout); may be omitted for ``predict``.
+        shots: training images per class (CoOp: 1, 2, 4, 8, 16); 0 keeps every image.
+        seed: the few-shot sampling seed (CoOp: 1, 2, 3).
+        protocol: "base2new" or "all".
+        prompts: a CuPL-format prompt file for prompt-using heads; default: the reader's.
+        prompt_fallback: classes missing from the prompt file use the class template
+            instead of failing.
+        val_shots: validation images per class; default ``min(shots, 4)`` as CoOp.
+        batch_size: training batch size (per device).
+        eval_batch_size: validation/test/predict batch size (per device).
+        num_workers: DataLoader workers.
+        augment: CoOp's random resized crop + flip for training (else CLIP's centre crop).
+        split_cache_dir: where the sampled few-shot split is cached as JSON; default
+            ``<root>/split_fewshot``, or the user cache dir when that is not writable.
+        predict_dir: a folder of images (searched recursively) for ``aape predict``.
+    """
+
+    def __init__(
+        self,
+        reader: DatasetReader | None = None,
+        shots: int = 16,
+        seed: int = 1,
+        protocol: Literal["base2new", "all"] = "base2new",
+        prompts: str | None = None,
+        prompt_fallback: bool = False,
+        val_shots: int | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int = 100,
+        num_workers: int = 2,
+        augment: bool = True,
+        split_cache_dir: str | None = None,
+        predict_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.reader = reader
+        self.shots, self.seed, self.protocol = shots, seed, protocol
+        self.prompts, self.prompt_fallback = prompts, prompt_fallback
+        self.val_shots = val_shots
+        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        self.augment = augment
+        self.split_cache_dir = split_cache_dir
+        self.predict_dir = predict_dir
+        self.splits: DatasetSplits | None = None
+        self.class_sets: dict[str, list[str]] = {}
+        self.datasets: dict[str, dict[str, list[Item]]] = {}  # stage -> class set -> items
+        self.few_shot_record: Path | None = None
+
+    # -- what the task reads ---------------------------------------------------------
+    @property
+    def train_set(self) -> str:
+        return "base" if self.protocol == "base2new" else "all"
+
+    @property
+    def test_sets(self) -> list[str]:
+        return ["base", "new"] if self.protocol == "base2new" else ["all"]
+
+    @property
+    def template(self) -> str | None:
+        return self.splits.template if self.splits else None
+
+    def train_prompts(self) -> list[list[str]]:
+        """The training classes' prompts, aligned by label (errors name the file and the classes)."""
+        path = self.prompts or (self.splits.prompts if self.splits else None)
+        if path is None:
+            raise DataError(
+                "this head needs a prompt bank but none is set: pass data.prompts=<CuPL JSON> "
+                "(or a reader whose dataset ships one)"
+            )
+        fallback = self.splits.template if self.prompt_fallback else None
+        return prompts_for_classes(read_prompt_file(path), self.class_sets[self.train_set], path, fallback)
+
+    # -- Lightning hooks -------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if stage == "predict" or self.splits is not None:
+            return
+        if self.reader is None:
+            raise DataError(f"'{stage}' needs data: set data.reader (e.g. CoOpSplitReader with its root)")
+        self.splits = self.reader.read()
+        train, val = self._few_shot(self.splits)
+        test = self.splits.test
+        names = self.splits.classnames
+        if self.protocol == "base2new":
+            base, new = base_new_labels(len(names))
+            self.class_sets = {"base": [names[i] for i in base], "new": [names[i] for i in new]}
+            self.datasets = {
+                "train": {"base": subsample_classes(train, base)},
+                "val": {"base": subsample_classes(val, base)},
+                "test": {"base": subsample_classes(test, base), "new": subsample_classes(test, new)},
+            }
+        else:
+            self.class_sets = {"all": list(names)}
+            self.datasets = {"train": {"all": train}, "val": {"all": val}, "test": {"all": list(test)}}
+        for stage_name, sets in self.datasets.items():
+            for set_name, items in sets.items():
+                if not items:
+                    raise DataError(f"{self.reader.root}: the {stage_name} split of class set {set_name!r} is empty")
+        log.info(
+            "%s: %d classes, train %d / val %d / test %d after sampling",
+            self.reader.name, len(names), len(train), len(val), len(test),
+        )
+
+    def _few_shot(self, splits: DatasetSplits) -> tuple[list[Item], list[Item]]:
+        """Sample (or reuse) the few-shot train/val split; cached as JSON keyed by content."""
+        val_shots = self.val_shots if self.val_shots is not None else min(self.shots, 4)
+        meta = {
+            "dataset": self.reader.name,
+            "train_fingerprint": split_fingerprint(splits.train),
+            "val_fingerprint": split_fingerprint(splits.val),
+            "shots": self.shots,
+            "val_shots": val_shots,
+            "seed": self.seed,
+        }
+        path = self._cache_dir() / f"shot_{self.shots}-seed_{self.seed}.json"
+        cached = load_few_shot(path, meta)
+        if cached is not None:
+            log.info("reusing few-shot split %s", path)
+            self.few_shot_record = path
+            return cached
+        train = sample_few_shot(splits.train, self.shots, self.seed)
+        val = sample_few_shot(splits.val, val_shots, self.seed) if val_shots > 0 else list(splits.val)
+        if self.trainer is None or self.trainer.is_global_zero:
+            save_few_shot(path, train, val, meta)
+            log.info("sampled %d-shot split (seed %d), saved to %s", self.shots, self.seed, path)
+        self.few_shot_record = path
+        return train, val
+
+    def _cache_dir(self) -> Path:
+        if self.split_cache_dir:
+            return Path(self.split_cache_dir)
+        preferred = self.reader.root / "split_fewshot"
+        if os.access(self.reader.root, os.W_OK):
+            return preferred
+        return default_cache_dir() / "split_fewshot" / self.reader.name
+
+    def _transform(self, augment: bool):
+        backbone = self.trainer.lightning_module.backbone
+        return clip_transform(backbone.image_resolution, backbone.image_mean, backbone.image_std, augment)
+
+    def _loader(self, items: list[Item], train: bool) -> DataLoader:
+        dataset = ImageDataset(items, self._transform(augment=train and self.augment))
+        sampler = None
+        if not train and self.trainer is not None and self.trainer.world_size > 1:
+            sampler = UnpaddedDistributedSampler(dataset, self.trainer.world_size, self.trainer.global_rank)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            drop_last=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.datasets["train"][self.train_set], train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.datasets["val"][self.train_set], train=False)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        """One loader per class set, in ``test_sets`` order (the task maps dataloader_idx to it)."""
+        return [self._loader(self.datasets["test"][name], train=False) for name in self.test_sets]
+
+    def predict_dataloader(self) -> DataLoader:
+        if not self.predict_dir:
+            raise DataError("predict needs a folder of images: pass --data.predict_dir <folder>")
+        folder = Path(self.predict_dir).expanduser()
+        if not folder.is_dir():
+            raise DataError(f"predict_dir {folder} does not exist; pass a folder of images")
+        paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise DataError(f"predict_dir {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        return self._loader([Item(str(p.resolve()), -1, "") for p in paths], train=False)

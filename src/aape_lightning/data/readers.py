@@ -1,0 +1,197 @@
+"""Dataset readers: one per on-disk layout, chosen in YAML by ``class_path``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from pathlib import Path
+
+from aape_lightning.data.items import DataError, DatasetSplits, Item
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+class DatasetReader:
+    """Base class: ``read()`` returns the splits; readers do no image decoding.
+
+    Args:
+        root: the dataset's folder.
+        template: the class template, one ``{}`` for the class name.
+        prompts: a CuPL-format prompt file; relative paths are taken from ``root``;
+            default ``root/prompts.json`` if present.
+    """
+
+    def __init__(self, root: str, template: str = "a photo of a {}.", prompts: str | None = None) -> None:
+        self.root = Path(root).expanduser()
+        self.template = template
+        self.prompts = prompts
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    def _prompt_path(self) -> str | None:
+        """The configured prompt file, else ``root/prompts.json`` when the dataset ships one."""
+        if self.prompts is None:
+            shipped = self.root / "prompts.json"
+            return str(shipped) if shipped.is_file() else None
+        path = Path(self.prompts).expanduser()
+        return str(path if path.is_absolute() else self.root / path)
+
+    def read(self) -> DatasetSplits:
+        raise NotImplementedError
+
+    def _require_root(self) -> None:
+        if not self.root.is_dir():
+            raise DataError(
+                f"data root {self.root} does not exist; point the reader's root at the dataset folder "
+                f"(CoOp layout: see data/README.md)"
+            )
+
+
+class CoOpSplitReader(DatasetReader):
+    """CoOp's layout: ``root/<image_dir>/...`` and ``root/split_zhou_<Name>.json``.
+
+    Args:
+        root: the dataset's folder.
+        split_file: the split JSON, relative to ``root``; ``None`` takes the one
+            ``split_zhou_*.json`` found there.
+        image_dir: the folder the split's relative paths start from.
+        template: the class template.
+        prompts: a CuPL-format prompt file (relative to ``root`` unless absolute).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        split_file: str | None = None,
+        image_dir: str = "images",
+        template: str = "a photo of a {}.",
+        prompts: str | None = None,
+    ) -> None:
+        super().__init__(root, template, prompts)
+        self.split_file = split_file
+        self.image_dir = image_dir
+
+    def _split_path(self) -> Path:
+        if self.split_file:
+            path = self.root / self.split_file
+            if not path.is_file():
+                raise DataError(f"split file {path} does not exist; check split_file or the data root")
+            return path
+        found = sorted(self.root.glob("split_zhou_*.json"))
+        if len(found) != 1:
+            raise DataError(
+                f"{self.root}: expected exactly one split_zhou_*.json, found {[p.name for p in found]}; "
+                f"set split_file to the one to use"
+            )
+        return found[0]
+
+    def read(self) -> DatasetSplits:
+        self._require_root()
+        path = self._split_path()
+        try:
+            raw = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}: not valid JSON ({err})") from err
+        names: dict[int, str] = {}
+        splits: dict[str, list[Item]] = {}
+        for split in ("train", "val", "test"):
+            if split not in raw:
+                raise DataError(f'{path}: no "{split}" list; expected keys train, val, test')
+            items = []
+            for relpath, label, classname in raw[split]:
+                if names.setdefault(int(label), classname) != classname:
+                    raise DataError(
+                        f"{path}: label {label} is named both {names[int(label)]!r} and {classname!r}; fix the split"
+                    )
+                items.append(Item(str(self.root / self.image_dir / relpath), int(label), classname))
+            splits[split] = items
+        if sorted(names) != list(range(len(names))):
+            raise DataError(f"{path}: labels are not 0..{len(names) - 1}: {sorted(names)[:10]}...")
+        classnames = [names[i] for i in range(len(names))]
+        missing = [it.path for it in splits["train"][:20] if not Path(it.path).is_file()]
+        if missing:
+            raise DataError(f"{path}: images listed but not found, e.g. {missing[0]}; check root and image_dir")
+        return DatasetSplits(**splits, classnames=classnames, template=self.template, prompts=self._prompt_path())
+
+
+class ImageFolderReader(DatasetReader):
+    """A plain folder ``root/<class>/<image>`` (or ``root/{train,val,test}/<class>/<image>``).
+
+    Custom data needs no code: class names are the folder names with underscores read as
+    spaces. Without split folders, each class is split by ``val_fraction`` / ``test_fraction``
+    with ``seed``.
+
+    Args:
+        root: the folder.
+        template: the class template.
+        prompts: a CuPL-format prompt file (relative to ``root`` unless absolute).
+        val_fraction: share of each class for validation when there are no split folders.
+        test_fraction: share of each class for test when there are no split folders.
+        seed: the seed of that split.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        template: str = "a photo of a {}.",
+        prompts: str | None = None,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.3,
+        seed: int = 1,
+    ) -> None:
+        super().__init__(root, template, prompts)
+        self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
+
+    @staticmethod
+    def _images(folder: Path) -> list[Path]:
+        return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+    def _classes(self, folder: Path) -> list[Path]:
+        classes = sorted(p for p in folder.iterdir() if p.is_dir())
+        if not classes:
+            raise DataError(
+                f"{folder}: no class folders; expected {folder}/<class>/<image> (a flat folder of images has no labels)"
+            )
+        return classes
+
+    def read(self) -> DatasetSplits:
+        self._require_root()
+        if all((self.root / s).is_dir() for s in ("train", "test")):
+            class_dirs = self._classes(self.root / "train")
+            classnames = [d.name.replace("_", " ") for d in class_dirs]
+            splits = {}
+            for split in ("train", "val", "test"):
+                base = self.root / split
+                splits[split] = [
+                    Item(str(p), k, classnames[k])
+                    for k, d in enumerate(class_dirs)
+                    if (base / d.name).is_dir()
+                    for p in self._images(base / d.name)
+                ]
+            if not splits["val"]:
+                log.info("%s: no val folder; validating on the test split", self.root)
+                splits["val"] = splits["test"]
+        else:
+            class_dirs = self._classes(self.root)
+            classnames = [d.name.replace("_", " ") for d in class_dirs]
+            rng = random.Random(self.seed)
+            splits = {"train": [], "val": [], "test": []}
+            for k, d in enumerate(class_dirs):
+                images = self._images(d)
+                rng.shuffle(images)
+                n_val, n_test = round(len(images) * self.val_fraction), round(len(images) * self.test_fraction)
+                for split, chunk in (
+                    ("val", images[:n_val]),
+                    ("test", images[n_val : n_val + n_test]),
+                    ("train", images[n_val + n_test :]),
+                ):
+                    splits[split] += [Item(str(p), k, classnames[k]) for p in sorted(chunk)]
+        empty = [classnames[k] for k in range(len(classnames)) if not any(it.label == k for it in splits["train"])]
+        if empty:
+            raise DataError(f"{self.root}: classes with no training images: {empty}; add images or remove the folders")
+        return DatasetSplits(**splits, classnames=classnames, template=self.template, prompts=self._prompt_path())

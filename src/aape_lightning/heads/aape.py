@@ -1,0 +1,106 @@
+"""The AAPE head: class weights conditioned on the image through its AAPE p(x).
+
+Training adds the core's losses (aggregator reward, distillation) using the prompts of each
+image's class; inference needs only the generator and the fusion below, no prompt bank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from aape_lightning.backbones.frozen_clip import FrozenCLIP
+from aape_lightning.core.aape import AAPECore
+from aape_lightning.core.aggregator import Aggregator, AttentionAggregator
+from aape_lightning.core.generator import Generator
+from aape_lightning.heads.base import ClassificationHead, HeadOutput
+
+
+class AAPEHead(ClassificationHead):
+    """AAPE combined with the class template, projected into classification weights.
+
+    Args:
+        backbone: the frozen CLIP (given by the task).
+        fusion: "feature": ``w_k(x) = normalise(P1 c_k + P2 p(x))`` with ``P1 = I, P2 = 0`` at
+            start, so step 0 is zero-shot CLIP exactly and the text encoder never runs per image;
+            "token": ``p(x)`` projected to soft tokens placed before the template, the text encoder
+            runs per (image, class) as in CoCoOp (costly).
+        n_tokens: soft tokens per image for ``fusion="token"``.
+        aggregator: how prompts are summarised, called with the embedding width.
+        generator: the AAPE generator h, called with the embedding width.
+        distill_weight: lambda, the weight of the distillation loss.
+        distill_kind: "mse" or "cosine".
+        distill_to_aggregator: let the distillation gradient reach the aggregator.
+        aggregator_weight: weight of the aggregator's CLIP-reward loss.
+    """
+
+    uses_prompts = True
+
+    def __init__(
+        self,
+        backbone: FrozenCLIP,
+        fusion: Literal["feature", "token"] = "feature",
+        n_tokens: int = 1,
+        aggregator: Callable[[int], Aggregator] = AttentionAggregator,
+        generator: Callable[[int], Generator] = Generator,
+        distill_weight: float = 1.0,
+        distill_kind: Literal["mse", "cosine"] = "mse",
+        distill_to_aggregator: bool = False,
+        aggregator_weight: float = 1.0,
+    ) -> None:
+        super().__init__(backbone)
+        dim = backbone.embed_dim
+        self.fusion = fusion
+        self.core = AAPECore(
+            dim, aggregator, generator, distill_weight, distill_kind, distill_to_aggregator, aggregator_weight
+        )
+        if fusion == "feature":
+            self.class_proj = nn.Linear(dim, dim, bias=False)  # P1
+            self.aape_proj = nn.Linear(dim, dim, bias=False)  # P2
+            nn.init.eye_(self.class_proj.weight)
+            nn.init.zeros_(self.aape_proj.weight)
+        elif fusion == "token":
+            self.n_tokens = n_tokens
+            self.to_tokens = nn.Linear(dim, n_tokens * backbone.token_width)
+        else:
+            raise ValueError(f"AAPEHead: fusion {fusion!r} is not one of 'feature', 'token'")
+        self.register_buffer("prompt_bank", torch.empty(0), persistent=False)  # (K, M, d), training only
+        self.register_buffer("prompt_mask", torch.empty(0, dtype=torch.bool), persistent=False)  # (K, M)
+        self._token_cache: dict[str, Tensor] = {}
+
+    def set_prompts(self, embeddings: Tensor, mask: Tensor) -> None:
+        self.prompt_bank, self.prompt_mask = embeddings, mask
+
+    def forward(self, image: Tensor, class_set: str, labels: Tensor | None = None) -> HeadOutput:
+        prompts = mask = None
+        if labels is not None and self.training and self.prompt_bank.numel():
+            prompts, mask = self.prompt_bank[labels], self.prompt_mask[labels]  # (B, M, d), (B, M)
+        out = self.core(image, self.backbone.logit_scale, prompts, mask)
+        fuse = self._feature_logits if self.fusion == "feature" else self._token_logits
+        return HeadOutput(fuse(image, out.aape, class_set), out.losses)
+
+    def _feature_logits(self, image: Tensor, aape: Tensor, class_set: str) -> Tensor:
+        """tau * cos(f, P1 c_k + P2 p) in O((B + K) d^2 + B K d), never materialising (B, K, d)."""
+        a = self.class_proj(self.class_features(class_set))  # (K, d)
+        b = self.aape_proj(aape)  # (B, d)
+        f = image.to(a.dtype)
+        num = f @ a.t() + (f * b).sum(-1, keepdim=True)  # (B, K): f.a_k + f.b
+        sq = a.pow(2).sum(-1)[None] + 2 * b @ a.t() + b.pow(2).sum(-1, keepdim=True)  # (B, K): |a_k + b|^2
+        return self.backbone.logit_scale * num.float() / sq.float().clamp_min(1e-12).sqrt()
+
+    def _class_tokens(self, class_set: str) -> Tensor:
+        tokens = self._token_cache.get(class_set)
+        if tokens is None or tokens.device != self.backbone.device:
+            names, template = self.class_sets[class_set]
+            placeholders = " ".join(["X"] * self.n_tokens)
+            tokens = self.backbone.tokenize([f"{placeholders} {template.format(c)}" for c in names])  # (K, L)
+            self._token_cache[class_set] = tokens
+        return tokens
+
+    def _token_logits(self, image: Tensor, aape: Tensor, class_set: str) -> Tensor:
+        ctx = self.to_tokens(aape).view(aape.shape[0], 1, self.n_tokens, -1)  # (B, 1, n, w)
+        weights = self.backbone.encode_with_context(self._class_tokens(class_set), ctx)  # (B, K, d)
+        return self.backbone.logit_scale * torch.einsum("bd,bkd->bk", image.float(), weights.float())

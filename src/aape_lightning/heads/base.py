@@ -1,0 +1,68 @@
+"""What every classification head shares: class sets, their cached text features, one output type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import Tensor, nn
+
+from aape_lightning.backbones.frozen_clip import FrozenCLIP
+
+
+@dataclass
+class HeadOutput:
+    """The same structure in training and evaluation."""
+
+    logits: Tensor  # (B, K) over the requested class set
+    losses: dict[str, Tensor] = field(default_factory=dict)  # extra weighted losses, empty in eval
+
+
+class ClassificationHead(nn.Module):
+    """Base class; the task builds a head by calling its class with the frozen backbone.
+
+    A head may score any named class set ("base", "new", "all"...): class names arrive after
+    construction through ``set_classes`` so that one trained head serves unseen classes.
+    ``uses_prompts`` heads also receive the training classes' prompt embeddings.
+    """
+
+    uses_prompts: bool = False
+
+    def __init__(self, backbone: FrozenCLIP) -> None:
+        super().__init__()
+        object.__setattr__(self, "backbone", backbone)  # shared with the task, not owned (no double registration)
+        self.class_sets: dict[str, tuple[list[str], str]] = {}
+        self._class_features: dict[str, Tensor] = {}
+
+    def set_classes(self, name: str, classnames: list[str], template: str) -> None:
+        """Register the class set ``name``; ``template`` holds one ``{}`` for the class name."""
+        if "{}" not in template:
+            raise ValueError(f"class template {template!r} has no '{{}}' where the class name goes")
+        self.class_sets[name] = (list(classnames), template)
+        self._class_features.pop(name, None)
+
+    def set_prompts(self, embeddings: Tensor, mask: Tensor) -> None:
+        """``(K, M, d)`` prompt embeddings of the training classes and their ``(K, M)`` mask."""
+        raise TypeError(f"{type(self).__name__} does not use prompts")
+
+    def class_features(self, name: str) -> Tensor:
+        """``(K, d)`` frozen text features of ``template.format(class)``, computed once per set."""
+        if name not in self.class_sets:
+            raise KeyError(f"class set {name!r} was never registered; known: {sorted(self.class_sets)}")
+        feats = self._class_features.get(name)
+        if feats is None or feats.device != self.backbone.device:
+            names, template = self.class_sets[name]
+            feats = self.backbone.text_features([template.format(c) for c in names])  # (K, d)
+            self._class_features[name] = feats
+        return feats
+
+    def forward(self, image: Tensor, class_set: str, labels: Tensor | None = None) -> HeadOutput:
+        """``image (B, d)`` unit features; ``labels`` only in training (heads that need targets)."""
+        raise NotImplementedError
+
+
+def zero_shot_logits(image: Tensor, class_features: Tensor, logit_scale: Tensor) -> Tensor:
+    """tau * cos(f(x), c_k): ``(B, d) x (K, d) -> (B, K)``."""
+    return logit_scale * image @ class_features.t().to(image.dtype)
+
+
+__all__ = ["ClassificationHead", "HeadOutput", "zero_shot_logits"]

@@ -1,0 +1,6 @@
+"""One thin LightningModule per task, on a shared frozen-backbone base."""
+
+from aape_lightning.tasks.base import FrozenBackboneTask
+from aape_lightning.tasks.classification import CheckpointMismatchError, ClassificationTask
+
+__all__ = ["CheckpointMismatchError", "ClassificationTask", "FrozenBackboneTask"]

@@ -1,0 +1,68 @@
+"""What every task shares, written once: the frozen backbone, optimiser and schedule set-up."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+
+from aape_lightning.backbones.frozen_clip import FrozenCLIP
+
+
+class FrozenBackboneTask(L.LightningModule):
+    """A LightningModule around a frozen CLIP; subclasses add a head, steps and metrics.
+
+    Args:
+        backbone: a CLIP name (e.g. "ViT-B/16"), a local checkpoint file, or "demo".
+        cache_dir: where downloads and prompt embeddings are cached (default: $AAPE_CACHE_DIR,
+            else $XDG_CACHE_HOME/aape).
+        optimizer: the optimiser, called with the trainable parameters only.
+        schedule: "cosine" decay to 0 over the run, or "constant".
+        warmup_epochs: epochs at ``warmup_lr`` before the schedule starts (CoOp: 1 at 1e-5).
+        warmup_lr: the constant learning rate during warm-up.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "demo",
+        cache_dir: str | None = None,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        schedule: Literal["cosine", "constant"] = "cosine",
+        warmup_epochs: int = 0,
+        warmup_lr: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        self.backbone = FrozenCLIP.load(backbone, cache_dir)
+        self._optimizer = optimizer
+        self.schedule, self.warmup_epochs, self.warmup_lr = schedule, warmup_epochs, warmup_lr
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def configure_optimizers(self):
+        params = self.trainable_parameters()
+        if not params:
+            raise ValueError(
+                f"{type(self).__name__}: nothing to train with this head; evaluate it with `aape test` instead of `fit`"
+            )
+        optimizer = self._optimizer(params)
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
+        warmup = min(total - 1, self.warmup_epochs * total // epochs) if self.warmup_epochs else 0
+        base_lrs = [group["lr"] for group in optimizer.param_groups]
+
+        def factor(step: int, base_lr: float) -> float:
+            if step < warmup:
+                return self.warmup_lr / base_lr
+            if self.schedule == "constant":
+                return 1.0
+            progress = (step - warmup) / max(total - warmup, 1)
+            return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, [lambda s, lr=lr: factor(s, lr) for lr in base_lrs]
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

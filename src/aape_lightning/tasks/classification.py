@@ -1,0 +1,186 @@
+"""Few-shot classification: frozen CLIP + a classification head + accuracy on each class set."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import OptimizerCallable
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from aape_lightning.backbones.frozen_clip import FrozenCLIP
+from aape_lightning.core.prompt_bank import pad_prompt_embeddings
+from aape_lightning.heads.aape import AAPEHead
+from aape_lightning.heads.base import ClassificationHead
+from aape_lightning.metrics.harmonic_mean import harmonic_mean
+from aape_lightning.tasks.base import FrozenBackboneTask
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint used with other classes or another backbone than it was trained with."""
+
+
+class ClassificationTask(FrozenBackboneTask):
+    """Classification with any head; logs accuracy per class set and H for base-to-new.
+
+    Args:
+        backbone: a CLIP name, a local checkpoint file, or "demo".
+        head: the classification head, called with the frozen backbone.
+        class_sets: class names per set; filled from the data at fit time and kept in the
+            checkpoint, so test and predict need no training config.
+        template: the class template; filled from the data's reader the same way.
+        predict_class_set: the class set ``predict`` scores; default: every class known.
+        cache_dir: where downloads and prompt embeddings are cached.
+        optimizer: the optimiser, called with the trainable parameters.
+        schedule: "cosine" or "constant".
+        warmup_epochs: constant warm-up epochs.
+        warmup_lr: the warm-up learning rate.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "demo",
+        head: Callable[[FrozenCLIP], ClassificationHead] = AAPEHead,
+        class_sets: dict[str, list[str]] | None = None,
+        template: str | None = None,
+        predict_class_set: str | None = None,
+        cache_dir: str | None = None,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        schedule: Literal["cosine", "constant"] = "cosine",
+        warmup_epochs: int = 0,
+        warmup_lr: float = 1e-5,
+    ) -> None:
+        super().__init__(backbone, cache_dir, optimizer, schedule, warmup_epochs, warmup_lr)
+        self.save_hyperparameters()
+        self.head = head(self.backbone)
+        self.train_set = "all"
+        self.metrics = nn.ModuleDict()
+
+    # -- wiring classes and prompts ----------------------------------------------------
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        data_sets = dict(getattr(dm, "class_sets", {}) or {})
+        stored = self.hparams.get("class_sets")
+        if stored and data_sets:
+            for name in set(stored) & set(data_sets):
+                if stored[name] != data_sets[name]:
+                    extra = sorted(set(data_sets[name]) - set(stored[name]))
+                    lost = sorted(set(stored[name]) - set(data_sets[name]))
+                    raise CheckpointMismatchError(
+                        f"class set {name!r} of the data differs from the model's (checkpoint): "
+                        f"only in data {extra[:10]}, only in model {lost[:10]}"
+                        + ("" if extra or lost else " (same names, other order)")
+                        + ". Use the dataset (and protocol) the model was trained on."
+                    )
+        class_sets = {**(stored or {}), **data_sets}
+        if not class_sets:
+            raise CheckpointMismatchError(
+                "no class names: give data (data.reader) or a checkpoint trained by aape (--ckpt_path)"
+            )
+        template = self.hparams.get("template") or getattr(dm, "template", None) or "a photo of a {}."
+        self.hparams["class_sets"], self.hparams["template"] = class_sets, template
+        for name, names in class_sets.items():
+            self.head.set_classes(name, names, template)
+        self.train_set = getattr(dm, "train_set", next(iter(class_sets)))
+        self.metrics = nn.ModuleDict(
+            {name: MulticlassAccuracy(num_classes=len(names), average="micro") for name, names in class_sets.items()}
+        )
+
+    def on_fit_start(self) -> None:
+        """Encode the training classes' prompts once, on the training device (cached on disk)."""
+        if not self.head.uses_prompts:
+            return
+        lists = self.trainer.datamodule.train_prompts()
+        per_class = [self.backbone.text_features(prompts) for prompts in lists]  # K x (M_k, d)
+        bank, mask = pad_prompt_embeddings(per_class)  # (K, M, d), (K, M)
+        self.head.set_prompts(bank, mask)
+        log.info("prompt bank: %d classes, %d prompts (max %d per class)", len(lists), int(mask.sum()), mask.shape[1])
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["aape_backbone"] = {"name": self.backbone.spec.name, "sha256": self.backbone.spec.sha256}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        trained = (checkpoint.get("hyper_parameters") or {}).get("class_sets") or {}
+        current = self.hparams.get("class_sets") or {}
+        for name in set(trained) & set(current):
+            if trained[name] != current[name]:
+                raise CheckpointMismatchError(
+                    f"checkpoint was trained with class set {name!r} = {trained[name][:8]}... but the data has "
+                    f"{current[name][:8]}...; use the dataset and protocol it was trained on"
+                )
+        saved = checkpoint.get("aape_backbone")
+        if saved and saved["sha256"] != self.backbone.spec.sha256:
+            raise CheckpointMismatchError(
+                f"checkpoint was trained on backbone {saved['name']!r} (sha256 {saved['sha256'][:12]}) but the model "
+                f"now uses {self.backbone.spec.name!r} (sha256 {self.backbone.spec.sha256[:12]}); "
+                f"set model.backbone to the checkpoint's backbone"
+            )
+
+    # -- steps ---------------------------------------------------------------------------
+    def forward(self, images: torch.Tensor, class_set: str) -> torch.Tensor:
+        """Images -> ``(B, K)`` logits over ``class_set``; no prompts involved."""
+        return self.head(self.backbone.encode_image(images), class_set).logits
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        out = self.head(self.backbone.encode_image(batch["image"]), self.train_set, batch["label"])
+        task_loss = F.cross_entropy(out.logits, batch["label"])
+        loss = task_loss + sum(out.losses.values())
+        size = batch["label"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log("train/task_loss", task_loss, batch_size=size)
+        for name, value in out.losses.items():
+            self.log(f"train/{name}_loss", value, batch_size=size)
+        return loss
+
+    def _evaluate(self, batch: dict, class_set: str) -> None:
+        logits = self(batch["image"], class_set)
+        self.metrics[class_set].update(logits, batch["label"])
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, self.train_set)
+
+    def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._evaluate(batch, self.trainer.datamodule.test_sets[dataloader_idx])
+
+    def _log_accuracies(self, stage: str, names: list[str]) -> dict[str, float]:
+        """Compute synced accuracies (each sample counted once across ranks), in percent."""
+        accs = {}
+        for name in names:
+            accs[name] = float(self.metrics[name].compute()) * 100
+            self.metrics[name].reset()
+            self.log(f"{stage}/acc_{name}", accs[name], sync_dist=False)
+        if {"base", "new"} <= set(accs):
+            accs["H"] = harmonic_mean(accs["base"], accs["new"])
+            self.log(f"{stage}/H", accs["H"], sync_dist=False)
+        return accs
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_accuracies("val", [self.train_set])
+
+    def on_test_epoch_end(self) -> None:
+        self.test_results = self._log_accuracies("test", list(self.trainer.datamodule.test_sets))
+
+    def predict_step(self, batch: dict, batch_idx: int) -> dict:
+        names, logits = self._predict_classes(batch["image"])
+        probs = logits.softmax(dim=-1)  # (B, K)
+        top, idx = probs.max(dim=-1)
+        return {"path": batch["path"], "class": [names[i] for i in idx.tolist()], "probability": top.tolist()}
+
+    def _predict_classes(self, images: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+        sets = self.hparams["class_sets"]
+        chosen = self.hparams.get("predict_class_set")
+        if chosen is not None:
+            if chosen not in sets:
+                raise KeyError(f"predict_class_set {chosen!r} is not one of {sorted(sets)}")
+            return sets[chosen], self(images, chosen)
+        names, logits = [], []
+        for name in sets:
+            names += sets[name]
+            logits.append(self(images, name))
+        return names, torch.cat(logits, dim=-1)  # (B, sum K): same scale, so one softmax over all
