@@ -36,6 +36,21 @@ class AAPECLI(LightningCLI):
             }
         )
 
+    def _parse_ckpt_path(self) -> None:
+        """Lightning lets the checkpoint's hyperparameters replace the command line's; refuse a backbone clash."""
+        sub = self.config.get("subcommand")
+        model = self.config[sub].get("model") if sub else None
+        asked = model.get("init_args", {}).get("backbone") if model is not None else None
+        super()._parse_ckpt_path()
+        if asked is None or asked == "demo":  # the default: nothing was asked for
+            return
+        got = self.config[sub]["model"].get("init_args", {}).get("backbone")
+        if got != asked:
+            raise CheckpointMismatchError(
+                f"checkpoint {self.config[sub].get('ckpt_path')} was trained on backbone {got!r}, but "
+                f"model.backbone={asked!r} was given; drop model.backbone to use the checkpoint's"
+            )
+
     def after_test(self) -> None:
         results = getattr(self.model, "test_results", None)
         if results and self.trainer.is_global_zero:
@@ -69,10 +84,24 @@ def main(args: list[str] | None = None) -> int:
             module, func = EXTRA_COMMANDS[argv[0]].split(":")
             return int(getattr(__import__(module, fromlist=[func]), func)(argv[1:]) or 0)
         lightning_main(args)
-    except USER_ERRORS as err:
-        print(f"aape: error: {err}", file=sys.stderr)
+    except Exception as err:
+        user_error = _user_error(err)
+        if user_error is None:
+            raise
+        print(f"aape: error: {user_error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _user_error(err: BaseException | None) -> BaseException | None:
+    """The user-facing error behind ``err``, also when jsonargparse wrapped it while instantiating."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, USER_ERRORS):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def entry() -> None:

@@ -39,10 +39,10 @@ class PredictionWriter(BasePredictionWriter):
             rows = [None] * trainer.world_size
             torch.distributed.all_gather_object(rows, self._rows)
         self._rows = []
+        path = self.resolved_output(trainer)  # log_dir is a collective: every rank asks
         if not trainer.is_global_zero:
             return
         merged = sorted((r for part in rows for r in part), key=lambda r: r["path"])
-        path = self.resolved_output(trainer)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=["path", "class", "probability"])

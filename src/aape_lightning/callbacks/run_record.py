@@ -37,9 +37,10 @@ class RunRecord(Callback):
     """On rank 0 only: ``environment.json``, the backbone's identity and ``few_shot_split.json``."""
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if not trainer.is_global_zero or trainer.log_dir is None:
+        log_dir = trainer.log_dir  # a collective (broadcast): every rank must ask, in the same order
+        if not trainer.is_global_zero or log_dir is None:
             return
-        out = Path(trainer.log_dir)
+        out = Path(log_dir)
         out.mkdir(parents=True, exist_ok=True)
         stage = getattr(stage, "value", stage)
         record = {"stage": stage, "precision": str(trainer.precision), "world_size": trainer.world_size}

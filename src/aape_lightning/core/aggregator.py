@@ -44,8 +44,11 @@ class AttentionAggregator(Aggregator):
         self.attn = nn.MultiheadAttention(dim, num_heads, dropout=dropout, batch_first=True)
 
     def forward(self, image: Tensor, prompts: Tensor, mask: Tensor) -> Tensor:
-        query = image.unsqueeze(1)  # (B, 1, d)
-        out, _ = self.attn(query, prompts, prompts, key_padding_mask=~mask, need_weights=False)  # (B, 1, d)
+        # Unit vectors have entries ~ 1/sqrt(d): rescale to ~1 so attention is not uniform at init.
+        scale = self.dim**0.5
+        query = image.unsqueeze(1) * scale  # (B, 1, d)
+        keys = prompts * scale  # (B, M, d)
+        out, _ = self.attn(query, keys, keys, key_padding_mask=~mask, need_weights=False)  # (B, 1, d)
         return F.normalize(out.squeeze(1).float(), dim=-1)
 
 

@@ -68,7 +68,7 @@ class ClassificationTask(FrozenBackboneTask):
         data_sets = dict(getattr(dm, "class_sets", {}) or {})
         stored = self.hparams.get("class_sets")
         if stored and data_sets:
-            for name in set(stored) & set(data_sets):
+            for name in [n for n in stored if n in data_sets]:
                 if stored[name] != data_sets[name]:
                     extra = sorted(set(data_sets[name]) - set(stored[name]))
                     lost = sorted(set(stored[name]) - set(data_sets[name]))

@@ -1,0 +1,97 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from aape_lightning.backbones import FrozenCLIP
+from aape_lightning.heads import AAPEHead, ZeroShotHead
+
+CLASSES = ["red square", "green circle", "blue triangle", "yellow square"]
+
+
+@pytest.fixture()
+def backbone(tiny_clip, tmp_path):
+    return FrozenCLIP.load(str(tiny_clip), tmp_path / "cache")
+
+
+def images(n=6, seed=0):
+    return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+
+
+def test_feature_fusion_equals_zero_shot_at_step_0(backbone):
+    zs, aape = ZeroShotHead(backbone), AAPEHead(backbone)
+    for head in (zs, aape):
+        head.set_classes("all", CLASSES, "a photo of a {}.")
+    f = backbone.encode_image(images())
+    assert torch.allclose(aape(f, "all").logits, zs(f, "all").logits, atol=1e-5)
+    # and zero-shot is what CLIP itself computes
+    text = backbone.encode_text([f"a photo of a {c}." for c in CLASSES])
+    assert torch.allclose(zs(f, "all").logits, backbone.logit_scale * f @ text.t(), atol=1e-5)
+
+
+def one_step(backbone, head, labels):
+    head.set_classes("all", CLASSES, "a photo of a {}.")
+    bank = F.normalize(torch.randn(len(CLASSES), 5, backbone.embed_dim), dim=-1)
+    mask = torch.ones(len(CLASSES), 5, dtype=torch.bool)
+    mask[1, 3:] = False
+    head.set_prompts(bank, mask)
+    head.train()
+    opt = torch.optim.SGD([p for p in head.parameters() if p.requires_grad], lr=0.5)
+    before = {k: v.clone() for k, v in head.named_parameters()}
+    clip_before = {k: v.clone() for k, v in backbone.model.state_dict().items()}
+    f = backbone.encode_image(images())
+    out = head(f, "all", labels)
+    loss = F.cross_entropy(out.logits, labels) + sum(out.losses.values())
+    loss.backward()
+    grads = {k: None if v.grad is None else v.grad.clone() for k, v in head.named_parameters()}
+    opt.step()
+    return before, clip_before, grads
+
+
+@pytest.mark.parametrize("fusion", ["feature", "token"])
+def test_one_step_trains_head_not_clip(backbone, fusion):
+    torch.manual_seed(0)
+    head = AAPEHead(backbone, fusion=fusion)
+    labels = torch.tensor([0, 1, 2, 3, 0, 1])
+    before, clip_before, grads = one_step(backbone, head, labels)
+    for k, v in backbone.model.state_dict().items():
+        assert torch.equal(v, clip_before[k]), f"CLIP weight {k} changed"
+    changed = {k for k, v in head.named_parameters() if not torch.equal(v, before[k])}
+    assert any(k.startswith("core.aggregator.") for k in changed)
+    assert any(k.startswith("core.generator.") for k in changed)
+    fusion_params = {"feature": "aape_proj.weight", "token": "to_tokens.weight"}[fusion]
+    assert fusion_params in changed
+
+
+def test_distillation_target_gets_no_gradient_by_default(backbone):
+    """With only L_distill, the aggregator receives no gradient (stop-grad); with the option it does."""
+    labels = torch.tensor([0, 1, 2, 3, 0, 1])
+    f = backbone.encode_image(images())
+    bank = F.normalize(torch.randn(len(CLASSES), 5, backbone.embed_dim), dim=-1)
+    mask = torch.ones(len(CLASSES), 5, dtype=torch.bool)
+    for through, expect_grad in ((False, False), (True, True)):
+        torch.manual_seed(0)
+        head = AAPEHead(backbone, distill_to_aggregator=through)
+        head.set_classes("all", CLASSES, "a photo of a {}.")
+        head.set_prompts(bank, mask)
+        head.train()
+        head(f, "all", labels).losses["distill"].backward()
+        agg_grads = [p.grad for p in head.core.aggregator.parameters()]
+        has = any(g is not None and g.abs().sum() > 0 for g in agg_grads)
+        assert has == expect_grad
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.core.generator.parameters())
+
+
+def test_inference_needs_no_prompts(backbone):
+    head = AAPEHead(backbone)
+    head.set_classes("new", CLASSES, "a photo of a {}.")
+    head.eval()
+    out = head(backbone.encode_image(images()), "new")
+    assert out.logits.shape == (6, 4) and out.losses == {}
+    assert "prompt_bank" not in head.state_dict()
+
+
+def test_unknown_fusion_and_template(backbone):
+    with pytest.raises(ValueError, match="fusion 'sum'"):
+        AAPEHead(backbone, fusion="sum")
+    with pytest.raises(ValueError, match="has no"):
+        ZeroShotHead(backbone).set_classes("all", CLASSES, "a photo")
