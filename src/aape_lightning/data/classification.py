@@ -176,7 +176,8 @@ class ClassificationDataModule(L.LightningDataModule):
         return clip_transform(backbone.image_resolution, backbone.image_mean, backbone.image_std, augment)
 
     def _loader(self, items: list[Item], train: bool) -> DataLoader:
-        dataset = ImageDataset(items, self._transform(augment=train and self.augment))
+        augment = train and self.augment
+        dataset = ImageDataset(items, self._transform(augment), deterministic=not augment)
         sampler = None
         if not train and self.trainer is not None and self.trainer.world_size > 1:
             sampler = UnpaddedDistributedSampler(dataset, self.trainer.world_size, self.trainer.global_rank)

@@ -11,11 +11,16 @@ from aape_lightning.data.items import DataError, Item
 
 
 class ImageDataset(Dataset):
-    """Yields ``{"image", "label", "index", "path"}``; label -1 for unlabelled images."""
+    """Yields ``{"image", "label", "index", "path", "cacheable"}``; label -1 for unlabelled images.
 
-    def __init__(self, items: Sequence[Item], transform: Callable) -> None:
+    ``cacheable`` says the transform is deterministic, so a frozen encoder's output for this
+    path may be reused across epochs.
+    """
+
+    def __init__(self, items: Sequence[Item], transform: Callable, deterministic: bool = True) -> None:
         self.items = list(items)
         self.transform = transform
+        self.deterministic = deterministic
 
     def __len__(self) -> int:
         return len(self.items)
@@ -27,4 +32,4 @@ class ImageDataset(Dataset):
                 image = self.transform(im)
         except (OSError, ValueError) as err:
             raise DataError(f"cannot read image {item.path} ({err}); replace or remove the file") from err
-        return {"image": image, "label": item.label, "index": index, "path": item.path}
+        return {"image": image, "label": item.label, "index": index, "path": item.path, "cacheable": self.deterministic}

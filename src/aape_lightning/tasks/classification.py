@@ -36,6 +36,8 @@ class ClassificationTask(FrozenBackboneTask):
             checkpoint, so test and predict need no training config.
         template: the class template; filled from the data's reader the same way.
         predict_class_set: the class set ``predict`` scores; default: every class known.
+        cache_image_features: reuse the frozen image encoder's output for images that are not
+            augmented (evaluation, or training with ``augment: false``); memory only, per run.
         cache_dir: where downloads and prompt embeddings are cached.
         optimizer: the optimiser, called with the trainable parameters.
         schedule: "cosine" or "constant".
@@ -50,6 +52,7 @@ class ClassificationTask(FrozenBackboneTask):
         class_sets: dict[str, list[str]] | None = None,
         template: str | None = None,
         predict_class_set: str | None = None,
+        cache_image_features: bool = True,
         cache_dir: str | None = None,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         schedule: Literal["cosine", "constant"] = "cosine",
@@ -127,8 +130,13 @@ class ClassificationTask(FrozenBackboneTask):
         """Images -> ``(B, K)`` logits over ``class_set``; no prompts involved."""
         return self.head(self.backbone.encode_image(images), class_set).logits
 
+    def image_features(self, batch: dict) -> torch.Tensor:
+        """``(B, d)`` frozen features, from the in-memory cache when the batch is not augmented."""
+        cacheable = self.hparams.cache_image_features and bool(torch.as_tensor(batch.get("cacheable", False)).all())
+        return self.backbone.encode_image(batch["image"], batch["path"] if cacheable else None)
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        out = self.head(self.backbone.encode_image(batch["image"]), self.train_set, batch["label"])
+        out = self.head(self.image_features(batch), self.train_set, batch["label"])
         task_loss = F.cross_entropy(out.logits, batch["label"])
         loss = task_loss + sum(out.losses.values())
         size = batch["label"].shape[0]
@@ -139,7 +147,7 @@ class ClassificationTask(FrozenBackboneTask):
         return loss
 
     def _evaluate(self, batch: dict, class_set: str) -> None:
-        logits = self(batch["image"], class_set)
+        logits = self.head(self.image_features(batch), class_set).logits
         self.metrics[class_set].update(logits, batch["label"])
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -167,20 +175,16 @@ class ClassificationTask(FrozenBackboneTask):
         self.test_results = self._log_accuracies("test", list(self.trainer.datamodule.test_sets))
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        names, logits = self._predict_classes(batch["image"])
-        probs = logits.softmax(dim=-1)  # (B, K)
-        top, idx = probs.max(dim=-1)
+        names, logits = self._predict_logits(self.backbone.encode_image(batch["image"]))
+        top, idx = logits.softmax(dim=-1).max(dim=-1)  # (B,), (B,)
         return {"path": batch["path"], "class": [names[i] for i in idx.tolist()], "probability": top.tolist()}
 
-    def _predict_classes(self, images: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+    def _predict_logits(self, features: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+        """Logits over ``predict_class_set``, or over every known class (one softmax: same scale)."""
         sets = self.hparams["class_sets"]
         chosen = self.hparams.get("predict_class_set")
-        if chosen is not None:
-            if chosen not in sets:
-                raise KeyError(f"predict_class_set {chosen!r} is not one of {sorted(sets)}")
-            return sets[chosen], self(images, chosen)
-        names, logits = [], []
-        for name in sets:
-            names += sets[name]
-            logits.append(self(images, name))
-        return names, torch.cat(logits, dim=-1)  # (B, sum K): same scale, so one softmax over all
+        if chosen is not None and chosen not in sets:
+            raise CheckpointMismatchError(f"predict_class_set {chosen!r} is not one of the model's sets {sorted(sets)}")
+        names = [n for name in ([chosen] if chosen else sets) for n in sets[name]]
+        logits = [self.head(features, name).logits for name in ([chosen] if chosen else sets)]
+        return names, torch.cat(logits, dim=-1)  # (B, K_total)

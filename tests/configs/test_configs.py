@@ -1,0 +1,61 @@
+"""Every YAML under configs/ parses and runs one step on the tiny CLIP and tiny dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from cli_helpers import run_aape
+
+from aape_lightning.cli import main
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+BASE = CONFIGS / "fewshot.yaml"
+
+
+def all_configs() -> list[Path]:
+    return sorted(CONFIGS.rglob("*.yaml"))
+
+
+def command_for(stack: list[Path]) -> list[str]:
+    """``fit`` (``test`` when the stacked head is zero-shot: nothing trains) with each file as a --config."""
+    head = None
+    for path in stack:
+        head = (((yaml.safe_load(path.read_text()) or {}).get("model") or {}).get("init_args") or {}).get("head", head)
+    sub = "test" if isinstance(head, dict) and head.get("class_path") == "ZeroShotHead" else "fit"
+    return [sub, *[a for path in stack for a in ("--config", str(path))]]
+
+
+def overrides(tiny_clip: Path, tiny_dataset: Path, tmp_path: Path) -> list[str]:
+    return [
+        "--model.backbone", str(tiny_clip),
+        "--data.reader", "CoOpSplitReader", "--data.reader.root", str(tiny_dataset),
+        "--data.num_workers", "0", "--data.batch_size", "4",
+        "--trainer.fast_dev_run", "1", "--trainer.accelerator", "cpu", "--trainer.precision", "bf16-mixed",
+        "--trainer.default_root_dir", str(tmp_path),
+    ]
+
+
+def is_ddp(path: Path) -> bool:
+    return ((yaml.safe_load(path.read_text()) or {}).get("trainer") or {}).get("strategy") == "ddp"
+
+
+def test_configs_exist():
+    assert BASE in all_configs() and len(all_configs()) >= 4
+
+
+@pytest.mark.parametrize("config", [c for c in all_configs() if not is_ddp(c)], ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_config_runs_one_step(config, tiny_clip, tiny_dataset, tmp_path, cache_dir):
+    stack = [config] if config == BASE else [BASE, config]
+    sub, *args = command_for(stack)
+    assert main([sub, *args, *overrides(tiny_clip, tiny_dataset, tmp_path)]) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", [c for c in all_configs() if is_ddp(c)], ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_ddp_preset_runs_one_step(config, tiny_clip, tiny_dataset, tmp_path):
+    args = ["fit", "--config", str(BASE), "--config", str(config), *overrides(tiny_clip, tiny_dataset, tmp_path),
+            "--trainer.devices", "2"]
+    out = run_aape(args, tmp_path / "cache")
+    assert out.returncode == 0, out.stderr[-3000:]
