@@ -1,0 +1,78 @@
+"""Speed ratios measured side by side in one run (never absolute timings in tests).
+
+    python benchmarks/run.py [--size tiny|vit-b-16] [--repeats 3]
+
+Prints, for the chosen backbone size:
+  * image-feature cache: evaluating the same images for N epochs, uncached / cached time;
+  * AAPE fusion: token fusion / feature fusion time for one batch of logits over K classes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from aape_lightning.backbones import FrozenCLIP, build_tiny_clip
+from aape_lightning.heads import AAPEHead
+
+SIZES = {
+    "tiny": {},
+    # ViT-B/16's architecture (random weights: speed does not depend on them)
+    "vit-b-16": dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=16,
+                     context_length=77, transformer_width=512, transformer_heads=8, transformer_layers=12),
+}
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--classes", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=5)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = build_tiny_clip(Path(tmp) / "clip.pt", **SIZES[args.size])
+        backbone = FrozenCLIP.load(str(path), cache_dir=tmp).to(device)
+        res = backbone.image_resolution
+        images = torch.randn(args.images, 3, res, res, device=device)
+        keys = [f"img{i}" for i in range(args.images)]
+
+        def epochs(cached: bool):
+            backbone._image_cache.clear()
+            for _ in range(args.epochs):
+                backbone.encode_image(images, keys if cached else None)
+
+        uncached, cached = timed(lambda: epochs(False), args.repeats), timed(lambda: epochs(True), args.repeats)
+
+        classes = [f"class {i}" for i in range(args.classes)]
+        heads = {}
+        for fusion in ("feature", "token"):
+            head = AAPEHead(backbone, fusion=fusion).to(device).eval()
+            head.set_classes("all", classes, "a photo of a {}.")
+            heads[fusion] = head
+        feats = backbone.encode_image(images)
+        with torch.no_grad():
+            t_feature = timed(lambda: heads["feature"](feats, "all"), args.repeats)
+            t_token = timed(lambda: heads["token"](feats, "all"), args.repeats)
+    print(f"backbone {args.size} on {device}: {args.images} images, {args.classes} classes, {args.epochs} epochs")
+    print(f"image-feature cache  uncached/cached time ratio: {uncached / cached:6.2f}x")
+    print(f"AAPE fusion          token/feature time ratio:   {t_token / t_feature:6.2f}x")
+
+
+if __name__ == "__main__":
+    main()

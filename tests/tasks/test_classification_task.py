@@ -1,0 +1,77 @@
+"""The task's metrics against a direct computation, and the frozen backbone under Lightning."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+
+from aape_lightning.data import ClassificationDataModule, CoOpSplitReader
+from aape_lightning.data.image_dataset import ImageDataset
+from aape_lightning.heads import ZeroShotHead
+from aape_lightning.metrics import harmonic_mean
+from aape_lightning.tasks import ClassificationTask
+
+
+def datamodule(root, **kw):
+    return ClassificationDataModule(CoOpSplitReader(str(root)), shots=4, batch_size=8, eval_batch_size=5,
+                                    num_workers=0, **kw)
+
+
+def trainer(tmp_path, **kw):
+    return L.Trainer(accelerator="cpu", default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
+                     enable_model_summary=False, **kw)
+
+
+def test_zero_shot_test_metrics_match_direct_computation(tiny_clip, tiny_dataset, tmp_path, cache_dir):
+    model = ClassificationTask(backbone=str(tiny_clip), head=ZeroShotHead)
+    dm = datamodule(tiny_dataset)
+    trainer(tmp_path).test(model, dm)
+    got = model.test_results
+    backbone = model.backbone
+    expected = {}
+    for name in ("base", "new"):
+        items = dm.datasets["test"][name]
+        ds = ImageDataset(items, dm._transform(augment=False))
+        images = torch.stack([ds[i]["image"] for i in range(len(ds))])
+        labels = torch.tensor([it.label for it in items])
+        text = backbone.encode_text([f"a photo of a {c}." for c in dm.class_sets[name]])
+        pred = (backbone.encode_image(images) @ text.t()).argmax(-1)
+        expected[name] = (pred == labels).float().mean().item() * 100
+    assert got["base"] == pytest.approx(expected["base"], abs=1e-4)
+    assert got["new"] == pytest.approx(expected["new"], abs=1e-4)
+    assert got["H"] == pytest.approx(harmonic_mean(expected["base"], expected["new"]), abs=1e-4)
+
+
+def test_protocol_all_uses_one_class_set(tiny_clip, tiny_dataset, tmp_path, cache_dir):
+    model = ClassificationTask(backbone=str(tiny_clip), head=ZeroShotHead)
+    trainer(tmp_path).test(model, datamodule(tiny_dataset, protocol="all"))
+    assert set(model.test_results) == {"all"}
+    assert model.hparams.class_sets["all"][0] == "red square"
+
+
+def test_fit_keeps_clip_frozen_and_in_eval_mode(tiny_clip, tiny_dataset, tmp_path, cache_dir):
+    model = ClassificationTask(backbone=str(tiny_clip))
+    before = {k: v.clone() for k, v in model.backbone.model.state_dict().items()}
+    trainer(tmp_path, max_epochs=1, precision="bf16-mixed").fit(model, datamodule(tiny_dataset))
+    assert not model.backbone.model.training
+    for k, v in model.backbone.model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+        assert v.dtype == before[k].dtype
+    assert all(p.dtype == torch.float32 for p in model.trainable_parameters())
+
+
+def test_zero_shot_head_refuses_fit(tiny_clip, tiny_dataset, tmp_path, cache_dir):
+    model = ClassificationTask(backbone=str(tiny_clip), head=ZeroShotHead)
+    with pytest.raises(ValueError, match="nothing to train"):
+        trainer(tmp_path, max_epochs=1).fit(model, datamodule(tiny_dataset))
+
+
+@pytest.mark.gpu
+def test_fp16_mixed_fit_on_gpu_stays_finite(tiny_clip, tiny_dataset, tmp_path, cache_dir):
+    model = ClassificationTask(backbone=str(tiny_clip))
+    t = L.Trainer(accelerator="gpu", devices=1, precision="16-mixed", max_epochs=2, default_root_dir=tmp_path,
+                  logger=False, enable_progress_bar=False)
+    t.fit(model, datamodule(tiny_dataset))
+    assert torch.isfinite(t.callback_metrics["train/loss"])
+    assert all(torch.isfinite(p).all() and p.dtype == torch.float32 for p in model.trainable_parameters())
