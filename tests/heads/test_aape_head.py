@@ -33,7 +33,7 @@ def one_step(backbone, head, labels):
     bank = F.normalize(torch.randn(len(CLASSES), 5, backbone.embed_dim), dim=-1)
     mask = torch.ones(len(CLASSES), 5, dtype=torch.bool)
     mask[1, 3:] = False
-    head.set_prompts(bank, mask)
+    head.set_prompts("all", bank, mask)
     head.train()
     opt = torch.optim.SGD([p for p in head.parameters() if p.requires_grad], lr=0.5)
     before = {k: v.clone() for k, v in head.named_parameters()}
@@ -72,7 +72,7 @@ def test_distillation_target_gets_no_gradient_by_default(backbone):
         torch.manual_seed(0)
         head = AAPEHead(backbone, distill_to_aggregator=through)
         head.set_classes("all", CLASSES, "a photo of a {}.")
-        head.set_prompts(bank, mask)
+        head.set_prompts("all", bank, mask)
         head.train()
         head(f, "all", labels).losses["distill"].backward()
         agg_grads = [p.grad for p in head.core.aggregator.parameters()]

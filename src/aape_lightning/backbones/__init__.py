@@ -8,7 +8,7 @@ from aape_lightning.backbones.clip_loader import (
     resolve_backbone,
     save_clip,
 )
-from aape_lightning.backbones.frozen_clip import FrozenCLIP
+from aape_lightning.backbones.frozen_clip import FrozenCLIP, context_layout
 from aape_lightning.backbones.tiny_clip import TINY_CONFIG, build_tiny_clip
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "BackboneError",
     "BackboneSpec",
     "FrozenCLIP",
+    "context_layout",
     "build_tiny_clip",
     "default_cache_dir",
     "resolve_backbone",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from lightning.fabric.utilities.rank_zero import rank_zero_only
 import torch.nn.functional as F
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 from torch import Tensor, nn
 
 from aape_lightning.backbones.clip_loader import (
@@ -143,27 +143,53 @@ class FrozenCLIP(nn.Module):
         x = x[torch.arange(x.shape[0], device=x.device), eot] @ m.text_projection  # (N, d)
         return F.normalize(x.float(), dim=-1)
 
-    def encode_with_context(self, tokens: Tensor, context: Tensor, start: int = 1) -> Tensor:
-        """Encode ``K`` prompts whose placeholder tokens at ``start:start+n`` are replaced by ``context``.
+    def encode_with_context(self, tokens: Tensor, context: Tensor, index: Tensor | None = None) -> Tensor:
+        """Encode ``K`` prompts in which placeholder tokens are replaced by learned ``context``.
 
-        ``tokens (K, L)``; ``context (..., n, width)`` broadcast against ``(K, n, width)``: ``(n, w)`` is
-        shared by every prompt (CoOp), ``(B, 1, n, w)`` is one context per image (CoCoOp, AAPE tokens).
+        ``tokens (K, L)`` were tokenized from ``"X X .. X <text>"`` (``n`` placeholders after SOS).
+        ``context (..., n, width)`` broadcasts against ``(K, n, width)``: ``(n, w)`` is shared by every
+        prompt (CoOp), ``(K, n, w)`` is one per class, ``(B, 1, n, w)`` one per image (CoCoOp, AAPE).
+        ``index (K, L)`` says, for each output position, which row of ``[token embeddings; context]``
+        goes there (see ``context_layout``); by default the context sits where the placeholders are.
         Returns ``(..., K, d)`` unit vectors; gradients flow to ``context`` only.
         """
         n = context.shape[-2]
         embeds = self.embed_tokens(tokens)  # (K, L, w)
+        if index is None:
+            index = context_layout(tokens.shape[-1], n, [0] * tokens.shape[0], "end").to(tokens.device)
         lead = torch.broadcast_shapes(context.shape[:-2], embeds.shape[:1])  # (..., K)
-        full = torch.cat(
-            [
-                embeds[:, :start].expand(*lead, -1, -1),  # (..., K, start, w)  [SOS]
-                context.to(embeds.dtype).expand(*lead, -1, -1),  # (..., K, n, w)  soft tokens
-                embeds[:, start + n :].expand(*lead, -1, -1),  # (..., K, L-start-n, w)  class tokens . EOS
-            ],
-            dim=-2,
-        )  # (..., K, L, w)
+        table = torch.cat(
+            [embeds.expand(*lead, -1, -1), context.to(embeds.dtype).expand(*lead, -1, -1)], dim=-2
+        )  # (..., K, L + n, w): token embeddings, then the context vectors
+        gather = index[..., None].expand(*lead, -1, table.shape[-1])  # (..., K, L, w)
+        full = table.gather(-2, gather)  # (..., K, L, w)
         flat_tokens = tokens.expand(*lead, -1).reshape(-1, tokens.shape[-1])  # (N, L)
         out = self.encode_embeddings(full.reshape(-1, *full.shape[-2:]), flat_tokens)  # (N, d)
         return out.reshape(*lead, out.shape[-1])
+
+
+def context_layout(length: int, n_ctx: int, name_lengths: list[int], position: str = "end") -> Tensor:
+    """Gather map ``(K, L)`` for ``encode_with_context``: where SOS, context, class name and rest go.
+
+    The prompt was tokenized as ``[SOS] X*n <name tokens> <rest>``; row ``L + i`` of the gather table
+    is context vector ``i``. ``position`` places the class name after the context ("end"), before it
+    ("front"), or between its two halves ("middle"), as in CoOp.
+    """
+    rows = []
+    for name_len in name_lengths:
+        ctx = [length + i for i in range(n_ctx)]
+        name = list(range(1 + n_ctx, 1 + n_ctx + name_len))
+        if position == "end":
+            middle = ctx + name
+        elif position == "front":
+            middle = name + ctx
+        elif position == "middle":
+            half = n_ctx // 2
+            middle = ctx[:half] + name + ctx[half:]
+        else:
+            raise ValueError(f"class token position {position!r} is not one of 'end', 'middle', 'front'")
+        rows.append([0, *middle, *range(1 + n_ctx + name_len, length)])
+    return torch.tensor(rows, dtype=torch.long)
 
 
 def _drop_backbone_weights(module: FrozenCLIP, state_dict: dict, prefix: str, local_metadata: dict) -> None:

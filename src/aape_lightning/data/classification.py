@@ -97,8 +97,8 @@ class ClassificationDataModule(L.LightningDataModule):
     def template(self) -> str | None:
         return self.splits.template if self.splits else None
 
-    def train_prompts(self) -> list[list[str]]:
-        """The training classes' prompts, aligned by label (errors name the file and the classes)."""
+    def prompts_for(self, class_set: str) -> list[list[str]]:
+        """A class set's prompts, aligned by label (errors name the file and the classes)."""
         path = self.prompts or (self.splits.prompts if self.splits else None)
         if path is None:
             raise DataError(
@@ -106,7 +106,7 @@ class ClassificationDataModule(L.LightningDataModule):
                 "(or a reader whose dataset ships one)"
             )
         fallback = self.splits.template if self.prompt_fallback else None
-        return prompts_for_classes(read_prompt_file(path), self.class_sets[self.train_set], path, fallback)
+        return prompts_for_classes(read_prompt_file(path), self.class_sets[class_set], path, fallback)
 
     # -- Lightning hooks -------------------------------------------------------------
     def setup(self, stage: str) -> None:

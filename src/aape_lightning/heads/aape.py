@@ -37,7 +37,7 @@ class AAPEHead(ClassificationHead):
         aggregator_weight: weight of the aggregator's CLIP-reward loss.
     """
 
-    uses_prompts = True
+    prompt_sets = "train"
 
     def __init__(
         self,
@@ -69,14 +69,15 @@ class AAPEHead(ClassificationHead):
             raise ValueError(f"AAPEHead: fusion {fusion!r} is not one of 'feature', 'token'")
         self.register_buffer("prompt_bank", torch.empty(0), persistent=False)  # (K, M, d), training only
         self.register_buffer("prompt_mask", torch.empty(0, dtype=torch.bool), persistent=False)  # (K, M)
+        self.prompt_set: str | None = None
         self._token_cache: dict[str, Tensor] = {}
 
-    def set_prompts(self, embeddings: Tensor, mask: Tensor) -> None:
-        self.prompt_bank, self.prompt_mask = embeddings, mask
+    def set_prompts(self, class_set: str, embeddings: Tensor, mask: Tensor) -> None:
+        self.prompt_set, self.prompt_bank, self.prompt_mask = class_set, embeddings, mask
 
     def forward(self, image: Tensor, class_set: str, labels: Tensor | None = None) -> HeadOutput:
         prompts = mask = None
-        if labels is not None and self.training and self.prompt_bank.numel():
+        if labels is not None and self.training and class_set == self.prompt_set:
             prompts, mask = self.prompt_bank[labels], self.prompt_mask[labels]  # (B, M, d), (B, M)
         out = self.core(image, self.backbone.logit_scale, prompts, mask)
         fuse = self._feature_logits if self.fusion == "feature" else self._token_logits

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from torch import Tensor, nn
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
@@ -22,15 +23,17 @@ class ClassificationHead(nn.Module):
 
     A head may score any named class set ("base", "new", "all"...): class names arrive after
     construction through ``set_classes`` so that one trained head serves unseen classes.
-    ``uses_prompts`` heads also receive the training classes' prompt embeddings.
+    ``prompt_sets`` says which class sets' prompt embeddings the head needs: "train" (only while
+    training, e.g. AAPE), "all" (every set it scores, e.g. CuPL) or None.
     """
 
-    uses_prompts: bool = False
+    prompt_sets: str | None = None
 
     def __init__(self, backbone: FrozenCLIP) -> None:
         super().__init__()
         object.__setattr__(self, "backbone", backbone)  # shared with the task, not owned (no double registration)
         self.class_sets: dict[str, tuple[list[str], str]] = {}
+        self.templates: list[str] | None = None  # set by heads that ensemble templates
         self._class_features: dict[str, Tensor] = {}
 
     def set_classes(self, name: str, classnames: list[str], template: str) -> None:
@@ -40,18 +43,29 @@ class ClassificationHead(nn.Module):
         self.class_sets[name] = (list(classnames), template)
         self._class_features.pop(name, None)
 
-    def set_prompts(self, embeddings: Tensor, mask: Tensor) -> None:
-        """``(K, M, d)`` prompt embeddings of the training classes and their ``(K, M)`` mask."""
+    def set_prompts(self, class_set: str, embeddings: Tensor, mask: Tensor) -> None:
+        """``(K, M, d)`` prompt embeddings of a class set's classes and their ``(K, M)`` mask."""
         raise TypeError(f"{type(self).__name__} does not use prompts")
 
+    def supports(self, class_set: str) -> bool:
+        """Whether the head can score ``class_set`` (a linear probe knows only its training classes)."""
+        return True
+
     def class_features(self, name: str) -> Tensor:
-        """``(K, d)`` frozen text features of ``template.format(class)``, computed once per set."""
+        """``(K, d)`` frozen text features of the class template(s), computed once per set.
+
+        With several templates (``self.templates``) each class's feature is the normalised mean
+        of its normalised template features (CLIP's prompt ensembling).
+        """
         if name not in self.class_sets:
             raise KeyError(f"class set {name!r} was never registered; known: {sorted(self.class_sets)}")
         feats = self._class_features.get(name)
         if feats is None or feats.device != self.backbone.device:
             names, template = self.class_sets[name]
-            feats = self.backbone.text_features([template.format(c) for c in names])  # (K, d)
+            templates = self.templates or [template]
+            texts = [t.format(c) for t in templates for c in names]
+            feats = self.backbone.text_features(texts).view(len(templates), len(names), -1)  # (T, K, d)
+            feats = torch.nn.functional.normalize(feats.mean(0), dim=-1)  # (K, d)
             self._class_features[name] = feats
         return feats
 

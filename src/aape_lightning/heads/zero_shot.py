@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from aape_lightning.backbones.frozen_clip import FrozenCLIP
+
 from aape_lightning.heads.base import ClassificationHead, HeadOutput, zero_shot_logits
 
 
 class ZeroShotHead(ClassificationHead):
-    """Logits ``tau * cos(f(x), g(template(class)))``."""
+    """Logits ``tau * cos(f(x), g(template(class)))``.
+
+    Args:
+        backbone: the frozen CLIP (given by the task).
+        templates: several templates (each with ``{}``) to ensemble, e.g. CLIP's ImageNet set;
+            default: the dataset's one template.
+    """
+
+    def __init__(self, backbone: FrozenCLIP, templates: list[str] | None = None) -> None:
+        super().__init__(backbone)
+        bad = [t for t in templates or [] if "{}" not in t]
+        if bad:
+            raise ValueError(f"ZeroShotHead: templates without '{{}}' for the class name: {bad}")
+        self.templates = list(templates) if templates else None
 
     def forward(self, image: Tensor, class_set: str, labels: Tensor | None = None) -> HeadOutput:
         return HeadOutput(zero_shot_logits(image, self.class_features(class_set), self.backbone.logit_scale))

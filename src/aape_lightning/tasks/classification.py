@@ -64,6 +64,7 @@ class ClassificationTask(FrozenBackboneTask):
         self.head = head(self.backbone)
         self.train_set = "all"
         self.metrics = nn.ModuleDict()
+        self._prompts_loaded: set[str] = set()
 
     # -- wiring classes and prompts ----------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -95,15 +96,30 @@ class ClassificationTask(FrozenBackboneTask):
             {name: MulticlassAccuracy(num_classes=len(names), average="micro") for name, names in class_sets.items()}
         )
 
+    def _load_prompts(self, sets: list[str]) -> None:
+        """Encode the prompts of ``sets`` on the current device (each unique text once, cached on disk)."""
+        dm = self.trainer.datamodule
+        for name in sets:
+            if self.head.prompt_sets is None or name in self._prompts_loaded:
+                continue
+            per_class = [self.backbone.text_features(p) for p in dm.prompts_for(name)]  # K x (M_k, d)
+            bank, mask = pad_prompt_embeddings(per_class)  # (K, M, d), (K, M)
+            self.head.set_prompts(name, bank, mask)
+            self._prompts_loaded.add(name)
+            log.info("prompts for %r: %d classes, %d prompts (max %d per class)", name, len(per_class),
+                     int(mask.sum()), mask.shape[1])
+
     def on_fit_start(self) -> None:
-        """Encode the training classes' prompts once, on the training device (cached on disk)."""
-        if not self.head.uses_prompts:
-            return
-        lists = self.trainer.datamodule.train_prompts()
-        per_class = [self.backbone.text_features(prompts) for prompts in lists]  # K x (M_k, d)
-        bank, mask = pad_prompt_embeddings(per_class)  # (K, M, d), (K, M)
-        self.head.set_prompts(bank, mask)
-        log.info("prompt bank: %d classes, %d prompts (max %d per class)", len(lists), int(mask.sum()), mask.shape[1])
+        sets = [self.train_set] if self.head.prompt_sets == "train" else list(self.trainer.datamodule.class_sets)
+        self._load_prompts(sets)
+
+    def on_validation_start(self) -> None:
+        if self.head.prompt_sets == "all":
+            self._load_prompts([self.train_set])
+
+    def on_test_start(self) -> None:
+        if self.head.prompt_sets == "all":
+            self._load_prompts(list(self.trainer.datamodule.test_sets))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["aape_backbone"] = {"name": self.backbone.spec.name, "sha256": self.backbone.spec.sha256}
@@ -154,7 +170,9 @@ class ClassificationTask(FrozenBackboneTask):
         self._evaluate(batch, self.train_set)
 
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._evaluate(batch, self.trainer.datamodule.test_sets[dataloader_idx])
+        name = self.trainer.datamodule.test_sets[dataloader_idx]
+        if self.head.supports(name):
+            self._evaluate(batch, name)
 
     def _log_accuracies(self, stage: str, names: list[str]) -> dict[str, float]:
         """Compute synced accuracies (each sample counted once across ranks), in percent."""
@@ -172,7 +190,11 @@ class ClassificationTask(FrozenBackboneTask):
         self._log_accuracies("val", [self.train_set])
 
     def on_test_epoch_end(self) -> None:
-        self.test_results = self._log_accuracies("test", list(self.trainer.datamodule.test_sets))
+        sets = [n for n in self.trainer.datamodule.test_sets if self.head.supports(n)]
+        skipped = sorted(set(self.trainer.datamodule.test_sets) - set(sets))
+        if skipped:
+            log.warning("%s cannot score class sets %s; they are left out", type(self.head).__name__, skipped)
+        self.test_results = self._log_accuracies("test", sets)
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         names, logits = self._predict_logits(self.backbone.encode_image(batch["image"]))
@@ -185,6 +207,7 @@ class ClassificationTask(FrozenBackboneTask):
         chosen = self.hparams.get("predict_class_set")
         if chosen is not None and chosen not in sets:
             raise CheckpointMismatchError(f"predict_class_set {chosen!r} is not one of the model's sets {sorted(sets)}")
-        names = [n for name in ([chosen] if chosen else sets) for n in sets[name]]
-        logits = [self.head(features, name).logits for name in ([chosen] if chosen else sets)]
+        chosen_sets = [chosen] if chosen else [name for name in sets if self.head.supports(name)]
+        names = [n for name in chosen_sets for n in sets[name]]
+        logits = [self.head(features, name).logits for name in chosen_sets]
         return names, torch.cat(logits, dim=-1)  # (B, K_total)

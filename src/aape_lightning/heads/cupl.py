@@ -1,0 +1,44 @@
+"""CuPL (Pratt et al., ICCV 2023): class weights from LLM-written descriptions; nothing trains."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from aape_lightning.backbones.frozen_clip import FrozenCLIP
+from aape_lightning.heads.base import ClassificationHead, HeadOutput, zero_shot_logits
+
+
+class CuPLHead(ClassificationHead):
+    """``w_k = normalise(mean of the normalised embeddings of class k's prompts)``.
+
+    Needs the prompt bank for every class set it scores, also at test time.
+
+    Args:
+        backbone: the frozen CLIP (given by the task).
+        with_template: also average in the class template's feature (CuPL's "full" variant).
+    """
+
+    prompt_sets = "all"
+
+    def __init__(self, backbone: FrozenCLIP, with_template: bool = False) -> None:
+        super().__init__(backbone)
+        self.with_template = with_template
+        self._weights: dict[str, Tensor] = {}
+
+    def set_prompts(self, class_set: str, embeddings: Tensor, mask: Tensor) -> None:
+        w = mask[..., None].to(embeddings.dtype)  # (K, M, 1)
+        total = (embeddings * w).sum(1)  # (K, d)
+        count = w.sum(1)  # (K, 1)
+        if self.with_template:
+            total = total + self.class_features(class_set).to(total.device)
+            count = count + 1
+        self._weights[class_set] = F.normalize(total / count, dim=-1)
+
+    def forward(self, image: Tensor, class_set: str, labels: Tensor | None = None) -> HeadOutput:
+        if class_set not in self._weights:
+            raise KeyError(f"CuPLHead: no prompts were loaded for class set {class_set!r} (set data.prompts)")
+        return HeadOutput(zero_shot_logits(image, self._weights[class_set].to(image.device), self.backbone.logit_scale))
+
+
+

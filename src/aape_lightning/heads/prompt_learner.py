@@ -1,0 +1,87 @@
+"""CoOp's learnable context: n_ctx vectors in the text encoder's input space, shared by CoOp-family heads."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from aape_lightning.backbones.clip_loader import clip
+from aape_lightning.backbones.frozen_clip import FrozenCLIP, context_layout
+
+
+class PromptLearner(nn.Module):
+    """Learned context ``[SOS][ctx_1..ctx_n][class tokens][.][EOS]``, pooled at EOT (CoOp, Zhou et al. 2022).
+
+    Args:
+        backbone: the frozen CLIP.
+        n_ctx: number of context vectors (ignored when ``ctx_init`` is given: its word count).
+        ctx_init: words to initialise the context from, e.g. "a photo of a"; None: N(0, 0.02).
+        class_specific: one context per class (CSC) instead of one shared ("unified") context.
+        class_token_position: "end", "middle" or "front".
+    """
+
+    def __init__(
+        self,
+        backbone: FrozenCLIP,
+        n_ctx: int = 16,
+        ctx_init: str | None = None,
+        class_specific: bool = False,
+        class_token_position: Literal["end", "middle", "front"] = "end",
+    ) -> None:
+        super().__init__()
+        object.__setattr__(self, "backbone", backbone)
+        if class_token_position not in ("end", "middle", "front"):
+            raise ValueError(f"class_token_position {class_token_position!r} is not one of 'end', 'middle', 'front'")
+        width = backbone.token_width
+        if ctx_init:
+            words = ctx_init.replace("_", " ").strip()
+            n_ctx = len(clip.clip._tokenizer.encode(words))
+            init = backbone.embed_tokens(backbone.tokenize([words]))[0, 1 : 1 + n_ctx].cpu()  # (n, w)
+        else:
+            init = torch.randn(n_ctx, width) * 0.02  # (n, w), CoOp's init
+        if n_ctx + 3 > backbone.context_length:
+            raise ValueError(
+                f"n_ctx={n_ctx} leaves no room for a class name in the backbone's context length "
+                f"of {backbone.context_length} tokens; use n_ctx <= {backbone.context_length - 3}"
+            )
+        self.n_ctx, self.class_specific, self.position = n_ctx, class_specific, class_token_position
+        self._init = init
+        if class_specific:
+            self.ctx = nn.ParameterDict()  # class set -> (K, n, w), created when its classes are known
+        else:
+            self.ctx = nn.Parameter(init.clone())  # (n, w)
+        self._layouts: dict[str, tuple[Tensor, Tensor]] = {}
+
+    def add_class_set(self, name: str, classnames: list[str]) -> None:
+        """Tokenize ``X*n <class>.`` for a class set; CSC creates that set's contexts."""
+        placeholders = " ".join(["X"] * self.n_ctx)
+        room = self.backbone.context_length - 2 - self.n_ctx
+        lengths = [len(clip.clip._tokenizer.encode(c + ".")) for c in classnames]
+        too_long = [c for c, n in zip(classnames, lengths) if n > room]
+        if too_long:
+            raise ValueError(
+                f"class name {too_long[0]!r} needs {lengths[classnames.index(too_long[0])]} tokens but only {room} fit "
+                f"after {self.n_ctx} context tokens (context length {self.backbone.context_length}); "
+                f"shorten it or lower n_ctx"
+            )
+        tokens = self.backbone.tokenize([f"{placeholders} {c}." for c in classnames]).cpu()  # (K, L)
+        names_only = [len(clip.clip._tokenizer.encode(c)) for c in classnames]
+        index = context_layout(tokens.shape[1], self.n_ctx, names_only, self.position)  # (K, L)
+        self._layouts[name] = (tokens, index)
+        if self.class_specific and name not in self.ctx:
+            self.ctx[name] = nn.Parameter(self._init.to(self.backbone.device).expand(len(classnames), -1, -1).clone())
+
+    def context(self, class_set: str) -> Tensor:
+        """``(n, w)`` shared context, or ``(K, n, w)`` for CSC."""
+        return self.ctx[class_set] if self.class_specific else self.ctx
+
+    def forward(self, class_set: str, shift: Tensor | None = None) -> Tensor:
+        """Class text features ``(K, d)``; with a per-image ``shift (B, w)`` (CoCoOp), ``(B, K, d)``."""
+        tokens, index = self._layouts[class_set]
+        device = self.backbone.device
+        ctx = self.context(class_set)  # (n, w) or (K, n, w)
+        if shift is not None:
+            ctx = (ctx[None, None] if ctx.dim() == 2 else ctx[None]) + shift[:, None, None, :]  # (B, 1|K, n, w)
+        return self.backbone.encode_with_context(tokens.to(device), ctx, index.to(device))

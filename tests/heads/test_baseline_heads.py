@@ -1,0 +1,122 @@
+"""Each baseline's formulation, pinned by an identity that breaks when it drifts."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from aape_lightning.backbones import FrozenCLIP
+from aape_lightning.heads import CoCoOpHead, CoOpHead, CuPLHead, KgCoOpHead, LinearProbeHead, ZeroShotHead
+
+CLASSES = ["red square", "green circle", "blue triangle", "sea lion"]
+TEMPLATE = "a photo of a {}."
+
+
+@pytest.fixture()
+def backbone(tiny_clip, tmp_path):
+    return FrozenCLIP.load(str(tiny_clip), tmp_path / "cache")
+
+
+@pytest.fixture()
+def feats(backbone):
+    return backbone.encode_image(torch.randn(5, 3, 32, 32, generator=torch.Generator().manual_seed(0)))
+
+
+def ready(head, name="all"):
+    head.set_classes(name, CLASSES, TEMPLATE)
+    return head
+
+
+def text_logits(backbone, feats, texts):
+    return backbone.logit_scale * feats @ backbone.encode_text(texts).t()
+
+
+@pytest.mark.parametrize(
+    "position, fmt", [("end", "a photo of a {}."), ("front", "{} a photo of a."), ("middle", "a photo {} of a.")]
+)
+def test_coop_word_init_is_zero_shot(backbone, feats, position, fmt):
+    coop = ready(CoOpHead(backbone, ctx_init="a photo of a", class_token_position=position))
+    expected = text_logits(backbone, feats, [fmt.format(c) for c in CLASSES])
+    assert torch.allclose(coop(feats, "all").logits, expected, atol=1e-4)
+
+
+def test_coop_random_init_and_class_specific_shapes(backbone, feats):
+    torch.manual_seed(0)
+    coop = ready(CoOpHead(backbone, n_ctx=8))
+    assert coop.prompt_learner.ctx.shape == (8, backbone.token_width)
+    assert 0.01 < coop.prompt_learner.ctx.std() < 0.03
+    csc = ready(CoOpHead(backbone, ctx_init="a photo of a", class_specific=True))
+    assert csc.prompt_learner.ctx["all"].shape == (4, 4, backbone.token_width)
+    expected = text_logits(backbone, feats, [TEMPLATE.format(c) for c in CLASSES])
+    assert torch.allclose(csc(feats, "all").logits, expected, atol=1e-4)
+
+
+def test_cocoop_with_zero_meta_net_equals_coop(backbone, feats):
+    torch.manual_seed(0)
+    cocoop = ready(CoCoOpHead(backbone, ctx_init=None, n_ctx=4))
+    for p in cocoop.meta_net.parameters():
+        torch.nn.init.zeros_(p)
+    coop = ready(CoOpHead(backbone, n_ctx=4))
+    coop.prompt_learner.ctx.data.copy_(cocoop.prompt_learner.ctx.data)
+    assert torch.allclose(cocoop(feats, "all").logits, coop(feats, "all").logits, atol=1e-4)
+
+
+def test_cocoop_is_image_conditioned_and_trains_meta_net(backbone, feats):
+    torch.manual_seed(0)
+    head = ready(CoCoOpHead(backbone)).train()
+    out = head(feats, "all")
+    F.cross_entropy(out.logits, torch.tensor([0, 1, 2, 3, 0])).backward()
+    assert head.meta_net[0].weight.grad.abs().sum() > 0 and head.prompt_learner.ctx.grad.abs().sum() > 0
+
+
+def test_kgcoop_extra_loss_is_zero_at_template_init_and_grows(backbone, feats):
+    head = ready(KgCoOpHead(backbone, ctx_init="a photo of a")).train()
+    assert head(feats, "all").losses["knowledge"].abs() < 1e-5
+    head.prompt_learner.ctx.data += torch.randn_like(head.prompt_learner.ctx) * 0.5
+    assert head(feats, "all").losses["knowledge"] > 1e-3
+    assert head.eval()(feats, "all").losses == {}
+
+
+def test_cupl_with_one_prompt_equals_zero_shot_with_that_prompt(backbone, feats):
+    prompts = [f"a blurry picture of a {c}." for c in CLASSES]
+    cupl = ready(CuPLHead(backbone))
+    bank = backbone.encode_text(prompts)[:, None]  # (K, 1, d)
+    cupl.set_prompts("all", bank, torch.ones(4, 1, dtype=torch.bool))
+    assert torch.allclose(cupl(feats, "all").logits, text_logits(backbone, feats, prompts), atol=1e-5)
+
+
+def test_cupl_averages_real_prompts_only(backbone, feats):
+    cupl = ready(CuPLHead(backbone))
+    a = backbone.encode_text([f"a {c}." for c in CLASSES])
+    b = backbone.encode_text([f"the {c}." for c in CLASSES])
+    bank = torch.stack([a, b, torch.randn_like(a) * 50], dim=1)  # (K, 3, d), third is padding
+    mask = torch.tensor([[True, True, False]] * 4)
+    cupl.set_prompts("all", bank, mask)
+    expected = backbone.logit_scale * feats @ F.normalize(a + b, dim=-1).t()
+    assert torch.allclose(cupl(feats, "all").logits, expected, atol=1e-5)
+
+
+def test_template_ensemble_averages_normalised_features(backbone, feats):
+    templates = ["a photo of a {}.", "a drawing of a {}."]
+    head = ready(ZeroShotHead(backbone, templates=templates))
+    t = [backbone.encode_text([tpl.format(c) for c in CLASSES]) for tpl in templates]
+    expected = backbone.logit_scale * feats @ F.normalize(t[0] + t[1], dim=-1).t()
+    assert torch.allclose(head(feats, "all").logits, expected, atol=1e-5)
+
+
+def test_linear_probe_scores_its_training_classes_only(backbone, feats):
+    probe = LinearProbeHead(backbone, init="zero_shot")
+    probe.set_classes("base", CLASSES, TEMPLATE)
+    probe.set_classes("new", ["cat", "dog"], TEMPLATE)
+    assert probe.supports("base") and not probe.supports("new")
+    assert torch.allclose(probe(feats, "base").logits, text_logits(backbone, feats, [TEMPLATE.format(c) for c in CLASSES]), atol=1e-4)
+    with pytest.raises(ValueError, match="only its training classes"):
+        probe(feats, "new")
+
+
+def test_context_too_long_and_class_name_too_long_name_the_problem(backbone):
+    with pytest.raises(ValueError, match="n_ctx=40 leaves no room"):
+        CoOpHead(backbone, n_ctx=40)
+    head = CoOpHead(backbone, n_ctx=16)
+    long_name = "extraordinarily long class name " * 3
+    with pytest.raises(ValueError, match="class name 'extraordinarily long class name .*' needs .* shorten it or lower n_ctx"):
+        head.set_classes("all", ["cat", long_name], TEMPLATE)
