@@ -10,7 +10,6 @@ from pathlib import Path
 import yaml
 
 
-
 def write_config(path: Path, backbone: Path, data_root: Path, run_dir: Path, **trainer) -> Path:
     config = {
         "model": {"class_path": "ClassificationTask", "init_args": {"backbone": str(backbone)}},

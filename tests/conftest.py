@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from tiny_world import make_coop_dataset
 
 from aape_lightning.backbones import build_tiny_clip
+from tiny_world import make_coop_dataset
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -8,8 +8,6 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-
-
 TINY_CLASSES = ["red square", "green circle", "blue triangle", "yellow square", "purple circle", "orange triangle"]
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "yellow": (230, 230, 20),
            "purple": (150, 40, 200), "orange": (250, 140, 10)}

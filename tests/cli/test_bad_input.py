@@ -6,11 +6,11 @@ import json
 import shutil
 
 import pytest
-from cli_helpers import checkpoints, run_aape, write_config
-from tiny_world import make_coop_dataset
 
 from aape_lightning.backbones import build_tiny_clip
 from aape_lightning.cli import main
+from cli_helpers import checkpoints, run_aape, write_config
+from tiny_world import make_coop_dataset
 
 
 def fit_args(cfg, *extra):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
-from pathlib import Path
 
 log = logging.getLogger(__name__)
 
