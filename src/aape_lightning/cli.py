@@ -15,12 +15,17 @@ from aape_lightning.backbones.clip_loader import BackboneError
 from aape_lightning.callbacks import PredictionWriter, RunRecord
 from aape_lightning.core.prompt_bank import PromptBankError
 from aape_lightning.data.items import DataError
+from aape_lightning.experiments.table import TableError
 from aape_lightning.tasks.base import FrozenBackboneTask
 from aape_lightning.tasks.classification import CheckpointMismatchError
 
-USER_ERRORS = (BackboneError, CheckpointMismatchError, DataError, PromptBankError)
+USER_ERRORS = (BackboneError, CheckpointMismatchError, DataError, PromptBankError, TableError)
 
-EXTRA_COMMANDS: dict[str, str] = {}  # name -> "module:function" taking argv, returning an exit code
+# name -> "module:function" taking argv and returning an exit code
+EXTRA_COMMANDS: dict[str, str] = {
+    "table": "aape_lightning.experiments.table:table_main",
+    "demo": "aape_lightning.demo.cli:demo_main",
+}
 
 
 class AAPECLI(LightningCLI):
@@ -57,7 +62,8 @@ class AAPECLI(LightningCLI):
             print("test: " + " | ".join(f"{k} {v:.2f}" for k, v in results.items()))
 
 
-def lightning_main(args: list[str] | None = None) -> AAPECLI:
+def lightning_main(args: list[str] | None = None, run: bool = True) -> AAPECLI:
+    """The LightningCLI; ``run=False`` only builds model, data and trainer (for the table runner)."""
     return AAPECLI(
         FrozenBackboneTask,
         LightningDataModule,
@@ -65,6 +71,7 @@ def lightning_main(args: list[str] | None = None) -> AAPECLI:
         subclass_mode_data=True,
         seed_everything_default=1,
         args=args,
+        run=run,
         parser_kwargs={
             "description": "AAPE on a frozen CLIP. Extra commands: " + ", ".join(f"aape {c}" for c in EXTRA_COMMANDS)
             if EXTRA_COMMANDS
@@ -79,6 +86,7 @@ def main(args: list[str] | None = None) -> int:
     args = None if args is None else argv  # LightningCLI reads sys.argv itself when run as a script
     logging.basicConfig(level=os.environ.get("AAPE_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
     warnings.filterwarnings("ignore", message=".*pkg_resources is deprecated.*")
+    warnings.filterwarnings("ignore", message="LightningCLI.s args parameter is intended")  # the table runs in-process
     try:
         if argv and argv[0] in EXTRA_COMMANDS:
             module, func = EXTRA_COMMANDS[argv[0]].split(":")

@@ -1,0 +1,123 @@
+"""``aape table``: every method on every dataset and seed, in one process, printed as one table.
+
+Each run's result is written to ``<output>/<dataset>/<method>/seed<k>/result.json`` as soon as it
+exists, keyed by the exact arguments of the run; a second call reuses the runs whose arguments are
+unchanged, so an interrupted table resumes and finished results are never lost or recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+from pathlib import Path
+
+from jsonargparse import ArgumentParser
+
+log = logging.getLogger(__name__)
+
+
+class TableError(ValueError):
+    """A table configuration that cannot run; the message says which entry and what to do."""
+
+
+def run_one(args: list[str]) -> dict[str, float]:
+    """fit (when the head has anything to train), then test; returns the test accuracies."""
+    from aape_lightning.cli import lightning_main
+
+    cli = lightning_main(args, run=False)
+    if cli.model.trainable_parameters():
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
+    return dict(cli.model.test_results)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    return mean, std
+
+
+def format_table(results: dict[str, dict[str, list[dict[str, float]]]], seeds: list[int]) -> str:
+    """Markdown: a row per method, base / new / H (mean ± std over seeds) per dataset and averaged."""
+    datasets = sorted({d for per in results.values() for d in per})
+    metrics = ["base", "new", "H"]
+    header = "| method | " + " | ".join(f"{d} {m}" for d in [*datasets, "mean"] for m in metrics) + " |"
+    lines = [f"seeds: {seeds}; accuracy in %, mean ± std over seeds", "", header,
+             "|" + "---|" * (1 + 3 * (len(datasets) + 1))]
+    for method, per in results.items():
+        cells, means = [], {m: [] for m in metrics}
+        for dataset in datasets:
+            runs = per.get(dataset, [])
+            for m in metrics:
+                vals = [r[m] for r in runs if m in r]
+                if vals:
+                    mean, std = _mean_std(vals)
+                    means[m].append(mean)
+                    cells.append(f"{mean:.2f} ± {std:.2f}")
+                else:
+                    cells.append("—")
+        cells += [f"{sum(v) / len(v):.2f}" if len(v) == len(datasets) else "—" for v in means.values()]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_table(
+    methods: dict[str, str],
+    base: list[str],
+    datasets: dict[str, list[str]],
+    seeds: list[int],
+    output: str,
+    extra_args: list[str],
+    only: list[str] | None = None,
+) -> str:
+    unknown = sorted(set(only or []) - set(methods))
+    if unknown:
+        raise TableError(f"unknown method(s) {unknown}; known: {sorted(methods)}")
+    chosen = {k: v for k, v in methods.items() if not only or k in only}
+    for name, path in [*chosen.items(), *(("base", b) for b in base)]:
+        if not Path(path).is_file():
+            raise TableError(f"method {name!r}: config file {path} does not exist (paths are relative to {os.getcwd()})")
+    results: dict[str, dict[str, list[dict[str, float]]]] = {m: {} for m in chosen}
+    for method, method_config in chosen.items():
+        for dataset, dataset_args in datasets.items():
+            for seed in seeds:
+                run_dir = Path(output) / dataset / method / f"seed{seed}"
+                args = [a for c in [*base, method_config] for a in ("--config", c)]
+                args += [*dataset_args, "--seed_everything", str(seed), "--data.seed", str(seed),
+                         "--trainer.default_root_dir", str(run_dir), *extra_args]
+                key = hashlib.sha256(json.dumps(args).encode()).hexdigest()[:16]
+                record = run_dir / "result.json"
+                if record.is_file() and json.loads(record.read_text()).get("key") == key:
+                    result = json.loads(record.read_text())["test"]
+                    log.info("reusing %s", record)
+                else:
+                    log.info("running %s on %s, seed %d", method, dataset, seed)
+                    result = run_one(args)
+                    run_dir.mkdir(parents=True, exist_ok=True)
+                    tmp = record.with_suffix(".tmp")
+                    tmp.write_text(json.dumps({"key": key, "args": args, "test": result}, indent=1))
+                    tmp.replace(record)
+                results[method].setdefault(dataset, []).append(result)
+    table = format_table(results, seeds)
+    Path(output).mkdir(parents=True, exist_ok=True)
+    (Path(output) / "table.md").write_text(table + "\n")
+    return table
+
+
+def table_main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(prog="aape table", description=__doc__)
+    parser.add_argument("--config", action="config", help="a table YAML (e.g. configs/table/demo.yaml)")
+    parser.add_argument("--methods", type=dict[str, str], required=True, help="method name -> config file")
+    parser.add_argument("--base", type=list[str], default=[], help="config files stacked before each method's")
+    parser.add_argument("--datasets", type=dict[str, list[str]], required=True, help="dataset name -> extra args")
+    parser.add_argument("--seeds", type=list[int], default=[1, 2, 3])
+    parser.add_argument("--output", type=str, default="runs/table")
+    parser.add_argument("--extra_args", type=list[str], default=[], help="arguments added to every run")
+    parser.add_argument("--only", type=list[str] | None, default=None, help="run only these methods")
+    cfg = parser.parse_args(argv)
+    table = run_table(cfg.methods, cfg.base, cfg.datasets, cfg.seeds, cfg.output, cfg.extra_args, cfg.only)
+    print(table)
+    return 0

@@ -1,0 +1,56 @@
+"""The table runner: runs, resumes without recomputing, and reports unknown methods."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from aape_lightning.cli import main
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def table_config(tmp_path, tiny_clip, tiny_dataset) -> Path:
+    cfg = {
+        "methods": {"zero_shot": str(CONFIGS / "classification/zero_shot.yaml"),
+                    "coop": str(CONFIGS / "classification/coop.yaml")},
+        "base": [str(CONFIGS / "fewshot.yaml")],
+        "datasets": {"Tiny": ["--data.reader.root", str(tiny_dataset)]},
+        "seeds": [1, 2],
+        "output": str(tmp_path / "table"),
+        "extra_args": ["--model.backbone", str(tiny_clip), "--trainer.max_epochs", "1", "--trainer.accelerator",
+                       "cpu", "--trainer.precision", "32-true", "--data.num_workers", "0", "--data.shots", "2",
+                       "--trainer.enable_progress_bar", "false", "--model.head.n_ctx", "4"],
+    }
+    path = tmp_path / "table.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_table_runs_and_resumes(tmp_path, tiny_clip, tiny_dataset, cache_dir, capsys):
+    cfg = table_config(tmp_path, tiny_clip, tiny_dataset)
+    # the zero-shot head has no n_ctx: method-specific extras go through --only runs below
+    args = ["table", "--config", str(cfg)]
+    text = yaml.safe_load(cfg.read_text())
+    text["extra_args"] = text["extra_args"][:-2]
+    cfg.write_text(yaml.safe_dump(text))
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| zero_shot |" in out and "| coop |" in out and "Tiny H" in out
+    records = sorted((tmp_path / "table").rglob("result.json"))
+    assert len(records) == 4
+    stamps = [r.stat().st_mtime_ns for r in records]
+    assert main(args) == 0  # resumes: nothing recomputed
+    assert [r.stat().st_mtime_ns for r in records] == stamps
+    assert capsys.readouterr().out.splitlines()[-2:] == out.splitlines()[-2:]
+    # the zero-shot rows are identical across seeds: nothing is sampled for the test set
+    zs = [yaml.safe_load(r.read_text())["test"] for r in records if "zero_shot" in str(r)]
+    assert zs[0] == zs[1]
+
+
+def test_unknown_method_lists_known(tmp_path, tiny_clip, tiny_dataset, capsys):
+    cfg = table_config(tmp_path, tiny_clip, tiny_dataset)
+    assert main(["table", "--config", str(cfg), "--only", "[coop, cooop]"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown method(s) ['cooop']" in err and "'coop'" in err and "'zero_shot'" in err
