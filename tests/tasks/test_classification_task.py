@@ -75,3 +75,37 @@ def test_fp16_mixed_fit_on_gpu_stays_finite(tiny_clip, tiny_dataset, tmp_path, c
     t.fit(model, datamodule(tiny_dataset))
     assert torch.isfinite(t.callback_metrics["train/loss"])
     assert all(torch.isfinite(p).all() and p.dtype == torch.float32 for p in model.trainable_parameters())
+
+
+def test_cross_protocol_tests_a_trained_model_on_other_classes(tiny_clip, tiny_dataset, tmp_path, cache_dir):
+    from tiny_world import make_coop_dataset
+
+    model = ClassificationTask(backbone=str(tiny_clip))
+    trainer(tmp_path, max_epochs=1).fit(model, datamodule(tiny_dataset, protocol="all"))
+    other = make_coop_dataset(tmp_path / "Other", classes=["red circle", "green square", "blue square"])
+    trainer(tmp_path).test(model, datamodule(other, protocol="cross"))
+    assert set(model.test_results) == {"cross:Other"}
+    assert model.hparams.class_sets["all"][0] == "red square"  # the trained classes are kept
+    with pytest.raises(Exception, match="protocol 'cross' only evaluates"):
+        trainer(tmp_path, max_epochs=1).fit(ClassificationTask(backbone=str(tiny_clip)), datamodule(other, protocol="cross"))
+
+
+@pytest.mark.parametrize("mode", ["fail", "skip"])
+def test_unreadable_test_image_fails_or_is_skipped_and_counted(tiny_clip, tiny_dataset, tmp_path, cache_dir, mode):
+    import shutil
+
+    from aape_lightning.data import DataError
+
+    data = shutil.copytree(tiny_dataset, tmp_path / "Tiny")
+    dm = datamodule(data, on_bad_image=mode)
+    dm.reader.read()
+    bad = data / "images" / "red_square" / "15.png"  # a test image of a base class
+    bad.write_bytes(bad.read_bytes()[:40])  # truncated
+    model = ClassificationTask(backbone=str(tiny_clip), head=ZeroShotHead)
+    if mode == "fail":
+        with pytest.raises(DataError, match=f"cannot read image {bad}.*on_bad_image=skip"):
+            trainer(tmp_path).test(model, dm)
+        return
+    results = trainer(tmp_path).test(model, dm, verbose=False)
+    assert sum(v for r in results for k, v in r.items() if "skipped_images" in k) == 1
+    assert set(model.test_results) == {"base", "new", "H"}

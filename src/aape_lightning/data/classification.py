@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from aape_lightning.backbones.clip_loader import default_cache_dir
 from aape_lightning.core.prompt_bank import prompts_for_classes, read_prompt_file
 from aape_lightning.data.eval_sampler import UnpaddedDistributedSampler
-from aape_lightning.data.image_dataset import ImageDataset
+from aape_lightning.data.image_dataset import ImageDataset, collate_skipping
 from aape_lightning.data.items import DataError, DatasetSplits, Item
 from aape_lightning.data.protocols import (
     base_new_labels,
@@ -33,14 +33,17 @@ class ClassificationDataModule(L.LightningDataModule):
     """Few-shot image classification in CoOp's protocols.
 
     Class sets: ``protocol="base2new"`` trains and validates on "base" and tests on "base" and
-    "new" (each relabelled from 0); ``protocol="all"`` uses one set "all" throughout.
+    "new" (each relabelled from 0); ``protocol="all"`` uses one set "all" throughout;
+    ``protocol="cross"`` only evaluates, on all of this dataset's classes as a set named after
+    the dataset (cross-dataset transfer and domain generalisation: a model trained on ImageNet
+    tested on another dataset's classes).
     Image size and normalisation come from the model's backbone.
 
     Args:
         reader: the dataset reader (layout); may be omitted for ``predict``.
         shots: training images per class (CoOp: 1, 2, 4, 8, 16); 0 keeps every image.
         seed: the few-shot sampling seed (CoOp: 1, 2, 3).
-        protocol: "base2new" or "all".
+        protocol: "base2new", "all" or "cross" (evaluation only).
         prompts: a CuPL-format prompt file for prompt-using heads; default: the reader's.
         prompt_fallback: classes missing from the prompt file use the class template
             instead of failing.
@@ -52,6 +55,8 @@ class ClassificationDataModule(L.LightningDataModule):
         split_cache_dir: where the sampled few-shot split is cached as JSON; default
             ``<root>/split_fewshot``, or the user cache dir when that is not writable.
         predict_dir: a folder of images (searched recursively) for ``aape predict``.
+        on_bad_image: an unreadable or truncated image stops the run ("fail", naming it) or is
+            skipped, logged with its path and counted in ``<stage>/skipped_images`` ("skip").
     """
 
     def __init__(
@@ -59,7 +64,7 @@ class ClassificationDataModule(L.LightningDataModule):
         reader: DatasetReader | None = None,
         shots: int = 16,
         seed: int = 1,
-        protocol: Literal["base2new", "all"] = "base2new",
+        protocol: Literal["base2new", "all", "cross"] = "base2new",
         prompts: str | None = None,
         prompt_fallback: bool = False,
         val_shots: int | None = None,
@@ -69,6 +74,7 @@ class ClassificationDataModule(L.LightningDataModule):
         augment: bool = True,
         split_cache_dir: str | None = None,
         predict_dir: str | None = None,
+        on_bad_image: Literal["fail", "skip"] = "fail",
     ) -> None:
         super().__init__()
         self.reader = reader
@@ -79,6 +85,7 @@ class ClassificationDataModule(L.LightningDataModule):
         self.augment = augment
         self.split_cache_dir = split_cache_dir
         self.predict_dir = predict_dir
+        self.on_bad_image = on_bad_image
         self.splits: DatasetSplits | None = None
         self.class_sets: dict[str, list[str]] = {}
         self.datasets: dict[str, dict[str, list[Item]]] = {}  # stage -> class set -> items
@@ -87,11 +94,15 @@ class ClassificationDataModule(L.LightningDataModule):
     # -- what the task reads ---------------------------------------------------------
     @property
     def train_set(self) -> str:
-        return "base" if self.protocol == "base2new" else "all"
+        return {"base2new": "base", "all": "all"}.get(self.protocol, self._cross_name)
 
     @property
     def test_sets(self) -> list[str]:
-        return ["base", "new"] if self.protocol == "base2new" else ["all"]
+        return {"base2new": ["base", "new"], "all": ["all"]}.get(self.protocol, [self._cross_name])
+
+    @property
+    def _cross_name(self) -> str:
+        return f"cross:{self.reader.name}" if self.reader is not None else "cross"
 
     @property
     def template(self) -> str | None:
@@ -114,6 +125,10 @@ class ClassificationDataModule(L.LightningDataModule):
             return
         if self.reader is None:
             raise DataError(f"'{stage}' needs data: set data.reader (e.g. CoOpSplitReader with its root)")
+        if self.protocol == "cross" and stage == "fit":
+            raise DataError(
+                "protocol 'cross' only evaluates (aape test) on another dataset's classes; train with protocol 'all'"
+            )
         self.splits = self.reader.read()
         train, val = self._few_shot(self.splits)
         test = self.splits.test
@@ -127,10 +142,12 @@ class ClassificationDataModule(L.LightningDataModule):
                 "test": {"base": subsample_classes(test, base), "new": subsample_classes(test, new)},
             }
         else:
-            self.class_sets = {"all": list(names)}
-            self.datasets = {"train": {"all": train}, "val": {"all": val}, "test": {"all": list(test)}}
-        for stage_name, sets in self.datasets.items():
-            for set_name, items in sets.items():
+            name = self.train_set
+            self.class_sets = {name: list(names)}
+            self.datasets = {"train": {name: train}, "val": {name: val}, "test": {name: list(test)}}
+        needed = ["test"] if self.protocol == "cross" else ["train", "val", "test"]
+        for stage_name in needed:
+            for set_name, items in self.datasets[stage_name].items():
                 if not items:
                     raise DataError(f"{self.reader.root}: the {stage_name} split of class set {set_name!r} is empty")
         log.info(
@@ -177,7 +194,7 @@ class ClassificationDataModule(L.LightningDataModule):
 
     def _loader(self, items: list[Item], train: bool) -> DataLoader:
         augment = train and self.augment
-        dataset = ImageDataset(items, self._transform(augment), deterministic=not augment)
+        dataset = ImageDataset(items, self._transform(augment), deterministic=not augment, on_bad_image=self.on_bad_image)
         sampler = None
         if not train and self.trainer is not None and self.trainer.world_size > 1:
             sampler = UnpaddedDistributedSampler(dataset, self.trainer.world_size, self.trainer.global_rank)
@@ -189,6 +206,7 @@ class ClassificationDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             drop_last=False,
+            collate_fn=collate_skipping,
         )
 
     def train_dataloader(self) -> DataLoader:

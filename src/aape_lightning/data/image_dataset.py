@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from aape_lightning.data.items import DataError, Item
+
+log = logging.getLogger(__name__)
 
 
 class ImageDataset(Dataset):
@@ -17,19 +21,41 @@ class ImageDataset(Dataset):
     path may be reused across epochs.
     """
 
-    def __init__(self, items: Sequence[Item], transform: Callable, deterministic: bool = True) -> None:
+    def __init__(
+        self,
+        items: Sequence[Item],
+        transform: Callable,
+        deterministic: bool = True,
+        on_bad_image: Literal["fail", "skip"] = "fail",
+    ) -> None:
         self.items = list(items)
         self.transform = transform
         self.deterministic = deterministic
+        self.on_bad_image = on_bad_image
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index: int) -> dict | None:
         item = self.items[index]
         try:
             with Image.open(item.path) as im:
                 image = self.transform(im)
         except (OSError, ValueError) as err:
-            raise DataError(f"cannot read image {item.path} ({err}); replace or remove the file") from err
+            if self.on_bad_image == "skip":
+                log.warning("skipping unreadable image %s (%s)", item.path, err)
+                return None
+            raise DataError(
+                f"cannot read image {item.path} ({err}); replace or remove the file, or set data.on_bad_image=skip"
+            ) from err
         return {"image": image, "label": item.label, "index": index, "path": item.path, "cacheable": self.deterministic}
+
+
+def collate_skipping(samples: list[dict | None]) -> dict:
+    """Collate the readable samples; ``batch["skipped"]`` counts the unreadable ones (no "image" if all were)."""
+    good = [s for s in samples if s is not None]
+    if not good:
+        return {"skipped": len(samples)}
+    batch = default_collate(good)
+    batch["skipped"] = len(samples) - len(good)
+    return batch

@@ -151,7 +151,16 @@ class ClassificationTask(FrozenBackboneTask):
         cacheable = self.hparams.cache_image_features and bool(torch.as_tensor(batch.get("cacheable", False)).all())
         return self.backbone.encode_image(batch["image"], batch["path"] if cacheable else None)
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def _count_skipped(self, batch: dict, stage: str) -> bool:
+        """Log unreadable images that the data skipped; True when nothing is left to run on."""
+        skipped = int(batch.get("skipped", 0))
+        if skipped:
+            self.log(f"{stage}/skipped_images", float(skipped), reduce_fx="sum", batch_size=1)
+        return "image" not in batch
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        if self._count_skipped(batch, "train"):
+            return None
         out = self.head(self.image_features(batch), self.train_set, batch["label"])
         task_loss = F.cross_entropy(out.logits, batch["label"])
         loss = task_loss + sum(out.losses.values())
@@ -163,6 +172,8 @@ class ClassificationTask(FrozenBackboneTask):
         return loss
 
     def _evaluate(self, batch: dict, class_set: str) -> None:
+        if self._count_skipped(batch, "eval"):
+            return
         logits = self.head(self.image_features(batch), class_set).logits
         self.metrics[class_set].update(logits, batch["label"])
 
@@ -197,6 +208,8 @@ class ClassificationTask(FrozenBackboneTask):
         self.test_results = self._log_accuracies("test", sets)
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
+        if "image" not in batch:
+            return {"path": [], "class": [], "probability": []}
         names, logits = self._predict_logits(self.backbone.encode_image(batch["image"]))
         top, idx = logits.softmax(dim=-1).max(dim=-1)  # (B,), (B,)
         return {"path": batch["path"], "class": [names[i] for i in idx.tolist()], "probability": top.tolist()}
