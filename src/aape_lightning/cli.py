@@ -25,6 +25,7 @@ USER_ERRORS = (BackboneError, CheckpointMismatchError, DataError, PromptBankErro
 EXTRA_COMMANDS: dict[str, str] = {
     "table": "aape_lightning.experiments.table:table_main",
     "demo": "aape_lightning.demo.cli:demo_main",
+    "prompts": "aape_lightning.prompts.prompts_cli:prompts_main",
 }
 
 

@@ -17,6 +17,7 @@ from aape_lightning.core.prompt_bank import (
     read_prompt_file,
 )
 from aape_lightning.core.prompt_cache import PromptCache
+from aape_lightning.core.prompt_matching import PromptMatch, match_prompts, resolve_prompts
 
 __all__ = [
     "AAPECore",
@@ -28,10 +29,13 @@ __all__ = [
     "MeanAggregator",
     "PromptBankError",
     "PromptCache",
+    "PromptMatch",
     "RandomAggregator",
     "clip_reward_loss",
     "distillation_loss",
+    "match_prompts",
     "pad_prompt_embeddings",
     "prompts_for_classes",
     "read_prompt_file",
+    "resolve_prompts",
 ]

