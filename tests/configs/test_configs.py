@@ -21,10 +21,13 @@ def all_configs() -> list[Path]:
 
 def command_for(stack: list[Path]) -> list[str]:
     """``fit`` (``test`` when the stacked head is zero-shot: nothing trains) with each file as a --config."""
-    head = None
+    head, protocol = None, None
     for path in stack:
-        head = (((yaml.safe_load(path.read_text()) or {}).get("model") or {}).get("init_args") or {}).get("head", head)
-    sub = "test" if isinstance(head, dict) and head.get("class_path") in NOTHING_TO_TRAIN else "fit"
+        cfg = yaml.safe_load(path.read_text()) or {}
+        head = ((cfg.get("model") or {}).get("init_args") or {}).get("head", head)
+        protocol = ((cfg.get("data") or {}).get("init_args") or {}).get("protocol", protocol)
+    evaluate_only = protocol == "cross" or (isinstance(head, dict) and head.get("class_path") in NOTHING_TO_TRAIN)
+    sub = "test" if evaluate_only else "fit"
     return [sub, *[a for path in stack for a in ("--config", str(path))]]
 
 

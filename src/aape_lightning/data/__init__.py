@@ -13,3 +13,8 @@ __all__ = [
     "ImageFolderReader",
     "Item",
 ]
+
+# CoOp's benchmark datasets by name (``BenchmarkReader`` is a short class_path in YAML).
+from aape_lightning.data.benchmarks import BENCHMARKS, BenchmarkReader, BenchmarkSpec, benchmark  # noqa: E402
+
+__all__ += ["BENCHMARKS", "BenchmarkReader", "BenchmarkSpec", "benchmark"]
