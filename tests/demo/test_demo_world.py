@@ -47,7 +47,8 @@ def test_scenes_honour_specs(concept: str) -> None:
         scene = sample_scene(rng, domain=spec.domain or "photo", main=spec, avoid=[Spec(colour="purple")])
         assert spec.matches(scene.groups[0], scene.domain) and concept in concepts_of(scene)
         assert scene.groups[0].colour != "purple"
-        assert not any(s.matches(g, scene.domain) for g in scene.groups[1:] for s in [*others, spec] if s.domain is None)
+        clutter = scene.groups[1:]
+        assert not any(s.matches(g, scene.domain) for g in clutter for s in [*others, spec] if s.domain is None)
 
 
 def test_concepts_are_rarely_named() -> None:

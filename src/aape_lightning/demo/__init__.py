@@ -12,7 +12,18 @@ from aape_lightning.demo.datasets import (
     prompt_bank,
 )
 from aape_lightning.demo.pretrain import DEMO_CLIP_CONFIG, build_demo_clip, demo_accuracy
-from aape_lightning.demo.world import CONCEPTS, DOMAINS, WORLD_VERSION, Scene, Spec, caption, captions, questions, render, sample_scene
+from aape_lightning.demo.world import (
+    CONCEPTS,
+    DOMAINS,
+    WORLD_VERSION,
+    Scene,
+    Spec,
+    caption,
+    captions,
+    questions,
+    render,
+    sample_scene,
+)
 
 __all__ = [
     "CAPTIONS_NAME",

@@ -34,6 +34,7 @@ from aape_lightning.demo.world import (
     questions,
     render,
     sample_scene,
+    with_articles,
 )
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ _IRRELEVANT = {
     "parking lot": "A parking lot is where people leave their cars.",
     "lake": "People go fishing and swimming in a lake.",
 }
+_VIEWS = {"photo": "photo", "textured": "photo", "sketch": "sketch", "satellite": "satellite image"}
 _VAGUE = (
     "A {name} is a common thing.",
     "A {name} can be seen in many pictures.",
@@ -121,8 +123,7 @@ def _look(spec: Spec, rng: random.Random) -> str:
     pattern = spec.pattern if spec.pattern and spec.pattern != "plain" else ""
     size = spec.size or ("small" if many and rng.random() < 0.5 else "")
     shape = (plural(spec.shape) if many else spec.shape) if spec.shape else rng.choice(("shapes", "objects"))
-    phrase = " ".join(w for w in (count, size, spec.colour or "", pattern, shape) if w)
-    return phrase.replace("a a", "an a").replace("a o", "an o")
+    return with_articles(" ".join(w for w in (count, size, spec.colour or "", pattern, shape) if w))
 
 
 def prompt_bank(ds: DemoDataset, seed: int = 0) -> dict[str, list[str]]:
@@ -131,7 +132,7 @@ def prompt_bank(ds: DemoDataset, seed: int = 0) -> dict[str, list[str]]:
     for name in ds.classnames:
         rng = random.Random(f"prompts/{ds.name}/{seed}/{name}")
         spec = ds.spec(name)
-        view = {"photo": "photo", "textured": "photo", "sketch": "sketch", "satellite": "satellite image"}[ds.domains[0]]
+        view = _VIEWS[ds.domains[0]]
         describe = [
             f"A {name} is {_look(spec, rng)}.",
             f"A {name} looks like {_look(spec, rng)}.",
@@ -152,7 +153,7 @@ def prompt_bank(ds: DemoDataset, seed: int = 0) -> dict[str, list[str]]:
         if name in _IRRELEVANT:
             sentences.append(_IRRELEVANT[name])
         rng.shuffle(sentences)
-        bank[name] = [s.replace("A a", "An a").replace("a a", "an a").replace("a o", "an o") for s in sentences]
+        bank[name] = [with_articles(s) for s in sentences]
     return bank
 
 
@@ -172,8 +173,7 @@ def _is_current(folder: Path, manifest: dict) -> bool:
     path = folder / MANIFEST
     if not path.is_file():
         return False
-    old = json.loads(path.read_text())
-    return all(old.get(k) == manifest[k] for k in ("generator", "version", "seed", "image_size"))
+    return json.loads(path.read_text()) == manifest  # generator version, seed, sizes, class list
 
 
 def _write_atomically(folder: Path, manifest: dict, write) -> Path:
@@ -223,6 +223,7 @@ def ensure_demo_dataset(name: str, root: str | Path, seed: int = 0, image_size: 
     }
 
     def write(tmp: Path) -> None:
+        log.info("writing demo dataset %s (seed %d) under %s", name, seed, root)
         split: dict[str, list] = {"train": [], "val": [], "test": []}
         specs = [ds.spec(c) for c in ds.classnames]
         for label, classname in enumerate(ds.classnames):
@@ -240,7 +241,6 @@ def ensure_demo_dataset(name: str, root: str | Path, seed: int = 0, image_size: 
         (tmp / "classnames.txt").write_text("\n".join(ds.classnames) + "\n")
         (tmp / "prompts.json").write_text(json.dumps(prompt_bank(ds, seed), indent=1))
 
-    log.info("writing demo dataset %s (seed %d) under %s", name, seed, root)
     return _write_atomically(Path(root) / name, manifest, write)
 
 
@@ -262,6 +262,7 @@ def ensure_demo_captions(
     }
 
     def write(tmp: Path) -> None:
+        log.info("writing demo captions (seed %d) under %s", seed, root)
         (tmp / "images").mkdir()
         caps, qa = [], []
         for part, n in (("train", n_train), ("test", n_test)):
@@ -275,6 +276,5 @@ def ensure_demo_captions(
         (tmp / "captions.json").write_text(json.dumps(caps, indent=0))
         (tmp / "qa.json").write_text(json.dumps(qa, indent=0))
 
-    log.info("writing demo captions (seed %d) under %s", seed, root)
     return _write_atomically(Path(root) / CAPTIONS_NAME, manifest, write)
 

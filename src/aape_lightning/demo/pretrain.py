@@ -49,6 +49,9 @@ DEMO_CLIP_CONFIG: dict[str, int] = dict(
 )
 
 
+TEMPERATURE_LR_SCALE = 10.0
+
+
 @contextmanager
 def _threads(n: int) -> Iterator[None]:
     """Fix the intra-op thread count (results depend on it) and restore it afterwards."""
@@ -99,12 +102,22 @@ def _optimizers(model: CLIP, lr: float, weight_decay: float) -> list[torch.optim
     model.token_embedding.sparse = True
     decay, rest = [], []
     for name, p in model.named_parameters():
-        if p is not model.token_embedding.weight:
-            (rest if p.ndim < 2 or "embedding" in name or "logit_scale" in name else decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+        if p is not model.token_embedding.weight and p is not model.logit_scale:
+            (rest if p.ndim < 2 or "embedding" in name else decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": rest, "weight_decay": 0.0},
+        # a short run would leave the temperature near its initial 14: let it move faster
+        {"params": [model.logit_scale], "weight_decay": 0.0, "lr": lr * TEMPERATURE_LR_SCALE},
+    ]
     dense = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6)
     sparse = torch.optim.SparseAdam([model.token_embedding.weight], lr=lr, betas=(0.9, 0.98), eps=1e-6)
     return [dense, sparse]
+
+
+def _warmup_cosine(warmup: int, steps: int):
+    """Learning-rate factor: linear warm-up, then cosine decay to zero."""
+    return lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
 
 
 def clip_loss(model: CLIP, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -119,12 +132,12 @@ def clip_loss(model: CLIP, images: torch.Tensor, tokens: torch.Tensor) -> torch.
 def build_demo_clip(
     out_path: str | Path,
     seed: int = 0,
-    steps: int = 3000,
+    steps: int = 2000,
     batch_size: int = 128,
     image_size: int = DEMO_IMAGE_SIZE,
     pool_size: int = 16000,
     captions_per_image: int = 4,
-    lr: float = 1e-3,
+    lr: float = 2e-3,
     weight_decay: float = 0.1,
     warmup: int = 150,
     concept_rate: float = CONCEPT_RATE,
@@ -140,14 +153,14 @@ def build_demo_clip(
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         start = time.perf_counter()
-        pixels, tokens = make_pool(seed, pool_size, image_size, captions_per_image, config["context_length"], concept_rate)
-        log.info("rendered %d scenes x %d captions in %.1fs", pool_size, captions_per_image, time.perf_counter() - start)
+        length = config["context_length"]
+        pixels, tokens = make_pool(seed, pool_size, image_size, captions_per_image, length, concept_rate)
+        log.info("rendered %d scenes in %.1fs", pool_size, time.perf_counter() - start)
         model = CLIP(**config).float().train()
-        extra_tokens = clip.tokenize(demo_texts(), context_length=config["context_length"], truncate=True)
+        extra_tokens = clip.tokenize(demo_texts(), context_length=length, truncate=True)
         _keep_used_tokens(model, torch.cat([tokens.flatten(), extra_tokens.flatten()]).unique())
         optimizers = _optimizers(model, lr, weight_decay)
-        factor = lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))  # noqa: E731
-        schedules = [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in optimizers]
+        schedules = [torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(warmup, steps)) for opt in optimizers]
         start = time.perf_counter()
         for step in range(steps):
             idx = torch.randint(pool_size, (batch_size,), generator=gen)  # (B,)
@@ -173,7 +186,10 @@ def build_demo_clip(
         "pool_size": pool_size,
         "captions_per_image": captions_per_image,
         "lr": lr,
+        "weight_decay": weight_decay,
+        "warmup": warmup,
         "concept_rate": concept_rate,
+        "num_threads": num_threads,
     }
     log.info("pretrained the demo CLIP in %.0fs", seconds)
     model.token_embedding.sparse = False
@@ -192,10 +208,8 @@ def demo_accuracy(backbone: FrozenCLIP, dataset_dir: str | Path, split: str = "t
     samples = json.loads((folder / f"split_zhou_{manifest['name']}.json").read_text())[split]
     prompts = json.loads((folder / "prompts.json").read_text())
     classnames, res = manifest["classnames"], backbone.image_resolution
-    pixels = torch.stack([
-        torch.from_numpy(np.asarray(Image.open(folder / "images" / rel).convert("RGB").resize((res, res), Image.BICUBIC)))
-        for rel, _, _ in samples
-    ]).permute(0, 3, 1, 2)  # (N, 3, R, R)  # fmt: skip
+    images = [Image.open(folder / "images" / s[0]).convert("RGB").resize((res, res), Image.BICUBIC) for s in samples]
+    pixels = torch.from_numpy(np.stack([np.asarray(im) for im in images])).permute(0, 3, 1, 2)  # (N, 3, R, R)
     labels = torch.tensor([label for _, label, _ in samples])  # (N,)
     feats = torch.cat([backbone.encode_image(normalise_images(b)) for b in pixels.split(256)])  # (N, d)
     weights = {

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -180,7 +181,8 @@ def sample_scene(
         probe = Group(c_shape, c_colour, c_pattern, "small", (Item(0.5, 0.5, 0.1, 0.0),), (0, 0, 0))
         if any(s.matches(probe, domain) for s in forbidden):
             continue
-        groups.append(Group(c_shape, c_colour, c_pattern, "small", _place(rng, "small", 1, taken), _jitter(rng, c_colour)))
+        items = _place(rng, "small", 1, taken)
+        groups.append(Group(c_shape, c_colour, c_pattern, "small", items, _jitter(rng, c_colour)))
     return Scene(domain, tuple(groups), rng.getrandbits(31))
 
 
@@ -207,7 +209,8 @@ def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[t
         ]
     elif shape == "cross":
         a, b = 1.0, 0.34
-        pts = [(-b, -a), (b, -a), (b, -b), (a, -b), (a, b), (b, b), (b, a), (-b, a), (-b, b), (-a, b), (-a, -b), (-b, -b)]
+        pts = [(-b, -a), (b, -a), (b, -b), (a, -b), (a, b), (b, b),
+               (b, a), (-b, a), (-b, b), (-a, b), (-a, -b), (-b, -b)]  # fmt: skip
     else:
         raise ValueError(f"no polygon for shape {shape!r}")
     c, s = math.cos(angle), math.sin(angle)
@@ -232,7 +235,8 @@ def _shape_mask(shape: str, item: Item, side: int, box: tuple[slice, slice], out
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill, outline=255, width=width)
         if shape == "ring":
             ri = 0.5 * r
-            draw.ellipse((cx - ri, cy - ri, cx + ri, cy + ri), fill=0 if not outline else None, outline=255, width=width)
+            hole = 0 if not outline else None
+            draw.ellipse((cx - ri, cy - ri, cx + ri, cy + ri), fill=hole, outline=255, width=width)
     else:
         pts = _polygon(shape, cx, cy, r, item.angle)
         draw.polygon(pts, fill=fill, outline=255, width=width or 1)
@@ -279,7 +283,8 @@ def _background(domain: str, rng: np.random.Generator, side: int) -> np.ndarray:
         field = rng.integers(0, 4, (tiles, tiles))
         palette = np.array([[85, 120, 60], [120, 140, 70], [140, 115, 80], [100, 95, 70]], np.float32)
         img = palette[field] + rng.normal(0, 10, (tiles, tiles, 3))  # (tiles, tiles, 3)
-        img = np.asarray(Image.fromarray(img.clip(0, 255).astype(np.uint8)).resize((side, side), Image.NEAREST), np.float32)
+        img = Image.fromarray(img.clip(0, 255).astype(np.uint8)).resize((side, side), Image.NEAREST)
+        img = np.asarray(img, np.float32)  # (side, side, 3)
         road = (np.arange(side) % (side // tiles) < max(1, side // 48)).astype(np.float32)  # roads between fields
         roads = np.maximum(road[:, None], road[None, :])[..., None]
         return img * (1 - roads) + 150 * roads + rng.normal(0, 8, (side, side, 1))
@@ -315,7 +320,9 @@ DOMAIN_FRAMES: dict[str, tuple[str, ...]] = {
     "photo": ("a photo of {}.", "{} on a plain background.", "an image of {}.", "a picture of {}.", "a photo of {}"),
     "textured": ("{} on a textured background.", "a photo of {} on a noisy background.", "{} over a busy texture."),
     "sketch": ("a sketch of {}.", "a line drawing of {}.", "a hand drawn sketch of {}.", "a pencil drawing of {}."),
-    "satellite": ("a satellite image of {}.", "an aerial view of {}.", "a satellite photo of {}.", "{} seen from above."),
+    "satellite": (
+        "a satellite image of {}.", "an aerial view of {}.", "a satellite photo of {}.", "{} seen from above."
+    ),  # fmt: skip
 }
 PLAIN_FRAMES = ("there is {}.", "this is {}.", "it is {}.", "{}.")  # sentence shapes prompts use too
 PATTERN_WITH = {"striped": ("with stripes", "with striped paint"), "dotted": ("with dots", "covered in dots")}
@@ -360,18 +367,19 @@ def describe_group(group: Group, rng: random.Random, terse: bool = False) -> str
     phrase = " ".join(w for w in words if w)
     if n == 1 and not terse and rng.random() < 0.35:
         phrase += rng.choice((" in the ", " at the ")) + position_of(group.items[0])
-    return phrase.replace("a a", "an a").replace("a o", "an o")
+    return with_articles(phrase)
 
 
-def _article(name: str) -> str:
-    return ("an " if name[0] in "aeiou" else "a ") + name
+def with_articles(text: str) -> str:
+    """"a orange" -> "an orange" (the grammar writes "a" everywhere, then fixes it here)."""
+    return re.sub(r"\b([Aa]) (?=[aeiou])", r"\1n ", text)
 
 
 def caption(scene: Scene, rng: random.Random, concept_rate: float = CONCEPT_RATE) -> str:
     """One natural caption: the main group, sometimes the clutter, usually the domain."""
     concepts = concepts_of(scene)
     if concepts and rng.random() < concept_rate:
-        main = _article(rng.choice(concepts))
+        main = with_articles("a " + rng.choice(concepts))
     else:
         main = describe_group(scene.groups[0], rng)
     parts = [main]
@@ -422,13 +430,3 @@ def questions(scene: Scene, rng: random.Random, n: int = 3) -> list[tuple[str, l
     pool.append(("What kind of image is this?", [scene.domain]))
     rng.shuffle(pool)
     return pool[:n]
-
-
-def vocabulary() -> list[str]:
-    """Every word the world's language uses (for choosing which token embeddings to keep)."""
-    words = {*SHAPES, *map(plural, SHAPES), *COLOURS, *PATTERNS, *SIZES, *DOMAINS, *COUNT_WORDS.values(), *ROWS, *COLUMNS}
-    words |= {w for name in CONCEPTS for w in name.split()}
-    for frames in (*DOMAIN_FRAMES.values(), PLAIN_FRAMES, *PATTERN_WITH.values()):
-        words |= {w.strip(".{}") for frame in frames for w in frame.split()}
-    words |= {"a", "an", "the", "and", "in", "at", "single", "many", "several", "object", "objects"}
-    return sorted(w for w in words if w)
