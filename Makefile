@@ -27,7 +27,7 @@ test-fast: $(STAMP)  ## the suite without the subprocess end-to-end runs
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "not slow"
 
 demo: $(STAMP)  ## the main job on the embedded offline demo world
-	HF_HUB_OFFLINE=1 $(BIN)/aape fit --config configs/demo/fewshot.yaml
+	HF_HUB_OFFLINE=1 $(BIN)/aape table --config configs/table/demo_quick.yaml
 
 reproduce-table: $(STAMP)  ## every method, base-to-new, 3 seeds, printed as a table
 	HF_HUB_OFFLINE=1 $(BIN)/aape table --config configs/table/demo.yaml

@@ -10,7 +10,7 @@ import warnings
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.cli import LightningCLI
 
-from aape_lightning import callbacks, data, heads, tasks  # noqa: F401  (short class names in YAML)
+from aape_lightning import callbacks, data, demo, heads, tasks  # noqa: F401  (short class names in YAML)
 from aape_lightning.backbones.clip_loader import BackboneError
 from aape_lightning.callbacks import PredictionWriter, RunRecord
 from aape_lightning.core.prompt_bank import PromptBankError

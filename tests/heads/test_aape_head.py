@@ -17,8 +17,9 @@ def images(n=6, seed=0):
     return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
 
 
-def test_feature_fusion_equals_zero_shot_at_step_0(backbone):
-    zs, aape = ZeroShotHead(backbone), AAPEHead(backbone)
+@pytest.mark.parametrize("fusion", ["feature", "modulate"])
+def test_feature_fusion_equals_zero_shot_at_step_0(backbone, fusion):
+    zs, aape = ZeroShotHead(backbone), AAPEHead(backbone, fusion=fusion)
     for head in (zs, aape):
         head.set_classes("all", CLASSES, "a photo of a {}.")
     f = backbone.encode_image(images())
@@ -47,7 +48,7 @@ def one_step(backbone, head, labels):
     return before, clip_before, grads
 
 
-@pytest.mark.parametrize("fusion", ["feature", "token"])
+@pytest.mark.parametrize("fusion", ["feature", "modulate", "token"])
 def test_one_step_trains_head_not_clip(backbone, fusion):
     torch.manual_seed(0)
     head = AAPEHead(backbone, fusion=fusion)
@@ -58,7 +59,7 @@ def test_one_step_trains_head_not_clip(backbone, fusion):
     changed = {k for k, v in head.named_parameters() if not torch.equal(v, before[k])}
     assert any(k.startswith("core.aggregator.") for k in changed)
     assert any(k.startswith("core.generator.") for k in changed)
-    fusion_params = {"feature": "aape_proj.weight", "token": "to_tokens.weight"}[fusion]
+    fusion_params = {"feature": "aape_proj.weight", "modulate": "aape_proj.weight", "token": "to_tokens.weight"}[fusion]
     assert fusion_params in changed
 
 
@@ -95,3 +96,30 @@ def test_unknown_fusion_and_template(backbone):
         AAPEHead(backbone, fusion="sum")
     with pytest.raises(ValueError, match="has no"):
         ZeroShotHead(backbone).set_classes("all", CLASSES, "a photo")
+
+
+def test_modulate_fusion_matches_its_explicit_formula(backbone):
+    """The O(BKd) evaluation equals building w_k(x) = normalise(P1 c_k + (P2 p) * c_k) explicitly."""
+    torch.manual_seed(0)
+    head = AAPEHead(backbone, fusion="modulate")
+    head.set_classes("all", CLASSES, "a photo of a {}.")
+    torch.nn.init.normal_(head.aape_proj.weight, std=0.3)
+    torch.nn.init.normal_(head.class_proj.weight, std=0.3)
+    f = backbone.encode_image(images())
+    p = head.core.generator(f)
+    c = head.class_features("all")
+    w = F.normalize(head.class_proj(c)[None] + head.aape_proj(p)[:, None] * c[None], dim=-1)  # (B, K, d)
+    expected = backbone.logit_scale * torch.einsum("bd,bkd->bk", f, w)
+    assert torch.allclose(head(f, "all").logits, expected, atol=1e-4)
+
+
+def test_feature_fusion_matches_its_explicit_formula(backbone):
+    torch.manual_seed(0)
+    head = AAPEHead(backbone, fusion="feature")
+    head.set_classes("all", CLASSES, "a photo of a {}.")
+    torch.nn.init.normal_(head.aape_proj.weight, std=0.3)
+    f = backbone.encode_image(images())
+    p = head.core.generator(f)
+    w = F.normalize(head.class_proj(head.class_features("all"))[None] + head.aape_proj(p)[:, None], dim=-1)
+    expected = backbone.logit_scale * torch.einsum("bd,bkd->bk", f, w)
+    assert torch.allclose(head(f, "all").logits, expected, atol=1e-4)

@@ -135,6 +135,11 @@ class ClassificationDataModule(L.LightningDataModule):
         )
 
     # -- Lightning hooks -------------------------------------------------------------
+    def prepare_data(self) -> None:
+        """Called by Lightning on one process per node: readers that generate data do it here."""
+        if self.reader is not None:
+            self.reader.prepare()
+
     def setup(self, stage: str) -> None:
         if stage == "predict" or self.splits is not None:
             return

@@ -41,6 +41,9 @@ class DatasetReader:
         path = Path(self.prompts).expanduser()
         return str(path if path.is_absolute() else self.root / path)
 
+    def prepare(self) -> None:
+        """Download or generate the data if a reader can; runs once per node, before ``read``."""
+
     def read(self) -> DatasetSplits:
         raise NotImplementedError
 

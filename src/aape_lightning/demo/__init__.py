@@ -12,6 +12,7 @@ from aape_lightning.demo.datasets import (
     prompt_bank,
 )
 from aape_lightning.demo.pretrain import DEMO_CLIP_CONFIG, build_demo_clip, demo_accuracy
+from aape_lightning.demo.reader import DemoReader
 from aape_lightning.demo.world import (
     CONCEPTS,
     DOMAINS,
@@ -35,6 +36,7 @@ __all__ = [
     "DOMAINS",
     "WORLD_VERSION",
     "DemoDataset",
+    "DemoReader",
     "Scene",
     "Spec",
     "build_demo_clip",

@@ -65,7 +65,7 @@ def format_table(results: dict[str, dict[str, list[dict[str, float]]]], seeds: l
 
 
 def run_table(
-    methods: dict[str, str],
+    methods: dict[str, str | list[str]],
     base: list[str],
     datasets: dict[str, list[str]],
     seeds: list[int],
@@ -76,17 +76,18 @@ def run_table(
     unknown = sorted(set(only or []) - set(methods))
     if unknown:
         raise TableError(f"unknown method(s) {unknown}; known: {sorted(methods)}")
-    chosen = {k: v for k, v in methods.items() if not only or k in only}
-    for name, path in [*chosen.items(), *(("base", b) for b in base)]:
+    # a method is a config file, or [config file, extra args...] (e.g. an ablation's override)
+    chosen = {k: ([v] if isinstance(v, str) else list(v)) for k, v in methods.items() if not only or k in only}
+    for name, path in [*((k, v[0]) for k, v in chosen.items()), *(("base", b) for b in base)]:
         if not Path(path).is_file():
             raise TableError(f"method {name!r}: config file {path} does not exist (paths are relative to {os.getcwd()})")
     results: dict[str, dict[str, list[dict[str, float]]]] = {m: {} for m in chosen}
-    for method, method_config in chosen.items():
+    for method, (method_config, *method_args) in chosen.items():
         for dataset, dataset_args in datasets.items():
             for seed in seeds:
                 run_dir = Path(output) / dataset / method / f"seed{seed}"
                 args = [a for c in [*base, method_config] for a in ("--config", c)]
-                args += [*dataset_args, "--seed_everything", str(seed), "--data.seed", str(seed),
+                args += [*method_args, *dataset_args, "--seed_everything", str(seed), "--data.seed", str(seed),
                          "--trainer.default_root_dir", str(run_dir), *extra_args]
                 key = hashlib.sha256(json.dumps(args).encode()).hexdigest()[:16]
                 record = run_dir / "result.json"
@@ -110,7 +111,10 @@ def run_table(
 def table_main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="aape table", description=__doc__)
     parser.add_argument("--config", action="config", help="a table YAML (e.g. configs/table/demo.yaml)")
-    parser.add_argument("--methods", type=dict[str, str], required=True, help="method name -> config file")
+    parser.add_argument(
+        "--methods", type=dict[str, str | list[str]], required=True,
+        help="method name -> config file, or [config file, extra args...]",
+    )
     parser.add_argument("--base", type=list[str], default=[], help="config files stacked before each method's")
     parser.add_argument("--datasets", type=dict[str, list[str]], required=True, help="dataset name -> extra args")
     parser.add_argument("--seeds", type=list[int], default=[1, 2, 3])

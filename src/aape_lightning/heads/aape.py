@@ -42,7 +42,7 @@ class AAPEHead(ClassificationHead):
     def __init__(
         self,
         backbone: FrozenCLIP,
-        fusion: Literal["feature", "token"] = "feature",
+        fusion: Literal["feature", "modulate", "token"] = "feature",
         n_tokens: int = 1,
         aggregator: Callable[[int], Aggregator] = AttentionAggregator,
         generator: Callable[[int], Generator] = Generator,
@@ -57,7 +57,7 @@ class AAPEHead(ClassificationHead):
         self.core = AAPECore(
             dim, aggregator, generator, distill_weight, distill_kind, distill_to_aggregator, aggregator_weight
         )
-        if fusion == "feature":
+        if fusion in ("feature", "modulate"):
             self.class_proj = nn.Linear(dim, dim, bias=False)  # P1
             self.aape_proj = nn.Linear(dim, dim, bias=False)  # P2
             nn.init.eye_(self.class_proj.weight)
@@ -66,7 +66,7 @@ class AAPEHead(ClassificationHead):
             self.n_tokens = n_tokens
             self.to_tokens = nn.Linear(dim, n_tokens * backbone.token_width)
         else:
-            raise ValueError(f"AAPEHead: fusion {fusion!r} is not one of 'feature', 'token'")
+            raise ValueError(f"AAPEHead: fusion {fusion!r} is not one of 'feature', 'modulate', 'token'")
         self.register_buffer("prompt_bank", torch.empty(0), persistent=False)  # (K, M, d), training only
         self.register_buffer("prompt_mask", torch.empty(0, dtype=torch.bool), persistent=False)  # (K, M)
         self.prompt_set: str | None = None
@@ -80,8 +80,8 @@ class AAPEHead(ClassificationHead):
         if labels is not None and self.training and class_set == self.prompt_set:
             prompts, mask = self.prompt_bank[labels], self.prompt_mask[labels]  # (B, M, d), (B, M)
         out = self.core(image, self.backbone.logit_scale, prompts, mask)
-        fuse = self._feature_logits if self.fusion == "feature" else self._token_logits
-        return HeadOutput(fuse(image, out.aape, class_set), out.losses)
+        fuse = {"feature": self._feature_logits, "modulate": self._modulate_logits, "token": self._token_logits}
+        return HeadOutput(fuse[self.fusion](image, out.aape, class_set), out.losses)
 
     def _feature_logits(self, image: Tensor, aape: Tensor, class_set: str) -> Tensor:
         """tau * cos(f, P1 c_k + P2 p) in O((B + K) d^2 + B K d), never materialising (B, K, d)."""
@@ -90,6 +90,16 @@ class AAPEHead(ClassificationHead):
         f = image.to(a.dtype)
         num = f @ a.t() + (f * b).sum(-1, keepdim=True)  # (B, K): f.a_k + f.b
         sq = a.pow(2).sum(-1)[None] + 2 * b @ a.t() + b.pow(2).sum(-1, keepdim=True)  # (B, K): |a_k + b|^2
+        return self.backbone.logit_scale * num.float() / sq.float().clamp_min(1e-12).sqrt()
+
+    def _modulate_logits(self, image: Tensor, aape: Tensor, class_set: str) -> Tensor:
+        """tau * cos(f, P1 c_k + (P2 p) * c_k), also O((B + K) d^2 + B K d)."""
+        c = self.class_features(class_set)  # (K, d)
+        a = self.class_proj(c)  # (K, d)
+        b = self.aape_proj(aape)  # (B, d)
+        f = image.to(a.dtype)
+        num = f @ a.t() + (f * b) @ c.t()  # (B, K): f.a_k + f.(b * c_k)
+        sq = a.pow(2).sum(-1)[None] + 2 * b @ (c * a).t() + b.pow(2) @ c.pow(2).t()  # (B, K): |a_k + b * c_k|^2
         return self.backbone.logit_scale * num.float() / sq.float().clamp_min(1e-12).sqrt()
 
     def _class_tokens(self, class_set: str) -> Tensor:
