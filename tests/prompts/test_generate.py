@@ -95,7 +95,7 @@ def test_output_format_and_requests(fake_llm, files, capsys):
     assert run(fake_llm, classes, questions, out, "--dataset-hint", "a type of animal", "--seed", "7") == 0
     bank = read_prompt_file(out)
     assert list(bank) == ["cat", "dog", "red_fox", "owl"]
-    for name, prompts in bank.items():
+    for _name, prompts in bank.items():
         assert len(prompts) == 4 and len(set(prompts)) == 4
         assert all(p.startswith("Answer ") and p.endswith(").") and "\n" not in p for p in prompts)
     seed = item_seed(7, "owl", QUESTIONS[0])

@@ -21,12 +21,14 @@ class PromptBankError(ValueError):
     """A prompt file that does not fit the classes; the message names the file and the fix."""
 
 
-def _no_duplicate_keys(path: Path):
+def no_duplicate_keys(path: Path, fix: str = "appears twice; merge its prompt lists into one entry"):
+    """A ``json.loads`` pairs hook: a repeated key is an error, not a silent overwrite."""
+
     def hook(pairs: list[tuple[str, object]]) -> dict:
         seen: dict[str, object] = {}
         for key, value in pairs:
             if key in seen:
-                raise PromptBankError(f"{path}: class {key!r} appears twice; merge its prompt lists into one entry")
+                raise PromptBankError(f"{path}: class {key!r} {fix}")
             seen[key] = value
         return seen
 
@@ -39,7 +41,7 @@ def read_prompt_file(path: str | Path) -> dict[str, list[str]]:
     if not path.is_file():
         raise PromptBankError(f"prompt file {path} does not exist; pass the path of a CuPL-format JSON file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicate_keys(path))
+        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=no_duplicate_keys(path))
     except json.JSONDecodeError as err:
         raise PromptBankError(f"{path}: not valid JSON ({err})") from err
     if not isinstance(data, dict) or not all(

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aape_lightning.core.prompt_bank import PromptBankError, read_prompt_file
+from aape_lightning.core.prompt_bank import PromptBankError, no_duplicate_keys, read_prompt_file
 
 log = logging.getLogger(__name__)
 
@@ -194,16 +194,8 @@ def read_mapping_file(path: str | Path) -> dict[str, str]:
             f'mapping file {path} does not exist; pass a JSON file {{"dataset class name": "bank key", ...}}'
         )
 
-    def no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        seen: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in seen:
-                raise PromptBankError(f"{path}: class {key!r} is mapped twice; keep one entry")
-            seen[key] = value
-        return seen
-
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=no_repeats)
+        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=no_duplicate_keys(path, "is mapped twice; keep one entry"))
     except json.JSONDecodeError as err:
         raise PromptBankError(f"{path}: not valid JSON ({err})") from err
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
