@@ -6,6 +6,9 @@ import logging
 import os
 import sys
 import warnings
+from pathlib import Path
+
+import torch
 
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.cli import LightningCLI
@@ -44,11 +47,12 @@ class AAPECLI(LightningCLI):
         )
 
     def _parse_ckpt_path(self) -> None:
-        """Lightning lets the checkpoint's hyperparameters replace the command line's; refuse a backbone clash."""
+        """Model settings (and, if none are given, the data's) come from the checkpoint; refuse a backbone clash."""
         sub = self.config.get("subcommand")
         model = self.config[sub].get("model") if sub else None
         asked = model.get("init_args", {}).get("backbone") if model is not None else None
         super()._parse_ckpt_path()
+        self._data_from_checkpoint(sub)
         if asked is None or asked == "demo":  # the default: nothing was asked for
             return
         got = self.config[sub]["model"].get("init_args", {}).get("backbone")
@@ -57,6 +61,22 @@ class AAPECLI(LightningCLI):
                 f"checkpoint {self.config[sub].get('ckpt_path')} was trained on backbone {got!r}, but "
                 f"model.backbone={asked!r} was given; drop model.backbone to use the checkpoint's"
             )
+
+    def _data_from_checkpoint(self, sub: str | None) -> None:
+        """``aape test --ckpt_path X`` alone: reuse the data settings the model was trained with."""
+        ckpt_path = self.config[sub].get("ckpt_path") if sub in ("test", "validate") else None
+        data = self.config[sub].get("data") if ckpt_path else None
+        if data is None or data.get("init_args", {}).get("reader") is not None or not Path(ckpt_path).is_file():
+            return
+        saved = torch.load(ckpt_path, map_location="cpu", weights_only=True).get("aape_data")
+        if saved:
+            self.config = self.parser.parse_object({sub: {"data": saved}}, self.config)
+
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        sub = self.config.get("subcommand")
+        if sub == "fit" and hasattr(self.model, "data_config"):
+            self.model.data_config = self.config[sub]["data"].as_dict()  # kept in checkpoints for `aape test`
 
     def after_test(self) -> None:
         results = getattr(self.model, "test_results", None)

@@ -47,6 +47,13 @@ def test_test_from_checkpoint_prints_base_new_h(trained):
     trained["single"] = res
 
 
+def test_test_from_checkpoint_alone_reuses_training_data_settings(trained):
+    out = run_aape(["test", "--ckpt_path", str(trained["ckpt"]), "--trainer.default_root_dir", str(trained["tmp"] / "t")],
+                   trained["tmp"] / "cache")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert parse_test_line(out.stdout) == trained["single"]
+
+
 def test_predict_from_checkpoint_alone_without_prompt_bank(trained, tmp_path):
     images = tmp_path / "images"
     shutil.copytree(trained["data"] / "images" / "blue_triangle", images)

@@ -37,7 +37,13 @@ class FrozenBackboneTask(L.LightningModule):
         super().__init__()
         self.backbone = FrozenCLIP.load(backbone, cache_dir)
         self._optimizer = optimizer
+        self.data_config: dict | None = None  # the CLI's data settings, saved so `aape test --ckpt_path` needs none
         self.schedule, self.warmup_epochs, self.warmup_lr = schedule, warmup_epochs, warmup_lr
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["aape_backbone"] = {"name": self.backbone.spec.name, "sha256": self.backbone.spec.sha256}
+        if self.data_config is not None:
+            checkpoint["aape_data"] = self.data_config
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

@@ -121,9 +121,6 @@ class ClassificationTask(FrozenBackboneTask):
         if self.head.prompt_sets == "all":
             self._load_prompts(list(self.trainer.datamodule.test_sets))
 
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["aape_backbone"] = {"name": self.backbone.spec.name, "sha256": self.backbone.spec.sha256}
-
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         trained = (checkpoint.get("hyper_parameters") or {}).get("class_sets") or {}
         current = self.hparams.get("class_sets") or {}
