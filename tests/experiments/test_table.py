@@ -14,7 +14,8 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 def table_config(tmp_path, tiny_clip, tiny_dataset) -> Path:
     cfg = {
         "methods": {"zero_shot": str(CONFIGS / "classification/zero_shot.yaml"),
-                    "coop": str(CONFIGS / "classification/coop.yaml")},
+                    "coop": str(CONFIGS / "classification/coop.yaml"),
+                    "linear_probe": str(CONFIGS / "classification/linear_probe.yaml")},
         "base": [str(CONFIGS / "fewshot.yaml")],
         "datasets": {"Tiny": ["--data.reader.root", str(tiny_dataset)]},
         "seeds": [1, 2],
@@ -39,7 +40,10 @@ def test_table_runs_and_resumes(tmp_path, tiny_clip, tiny_dataset, cache_dir, ca
     out = capsys.readouterr().out
     assert "| zero_shot |" in out and "| coop |" in out and "Tiny H" in out
     records = sorted((tmp_path / "table").rglob("result.json"))
-    assert len(records) == 4
+    assert len(records) == 6
+    # trainable heads were fitted (a checkpoint exists), the zero-shot head was only tested
+    for method, fitted in (("coop", True), ("linear_probe", True), ("zero_shot", False)):
+        assert bool(list((tmp_path / "table" / "Tiny" / method).rglob("*.ckpt"))) == fitted
     stamps = [r.stat().st_mtime_ns for r in records]
     assert main(args) == 0  # resumes: nothing recomputed
     assert [r.stat().st_mtime_ns for r in records] == stamps

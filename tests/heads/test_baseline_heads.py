@@ -120,3 +120,8 @@ def test_context_too_long_and_class_name_too_long_name_the_problem(backbone):
     long_name = "extraordinarily long class name " * 3
     with pytest.raises(ValueError, match="class name 'extraordinarily long class name .*' needs .* shorten it or lower n_ctx"):
         head.set_classes("all", ["cat", long_name], TEMPLATE)
+
+
+def test_heads_say_whether_they_train(backbone):
+    assert not ZeroShotHead(backbone).trains and not CuPLHead(backbone).trains
+    assert CoOpHead(backbone).trains and LinearProbeHead(backbone).trains  # the probe before its classes exist

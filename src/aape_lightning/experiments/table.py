@@ -28,7 +28,7 @@ def run_one(args: list[str]) -> dict[str, float]:
     from aape_lightning.cli import lightning_main
 
     cli = lightning_main(args, run=False)
-    if cli.model.trainable_parameters():
+    if cli.model.trains:
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
     return dict(cli.model.test_results)

@@ -47,6 +47,11 @@ class ClassificationHead(nn.Module):
         """``(K, M, d)`` prompt embeddings of a class set's classes and their ``(K, M)`` mask."""
         raise TypeError(f"{type(self).__name__} does not use prompts")
 
+    @property
+    def trains(self) -> bool:
+        """Whether fitting changes anything (heads that build parameters per class set override this)."""
+        return any(p.requires_grad for p in self.parameters())
+
     def supports(self, class_set: str) -> bool:
         """Whether the head can score ``class_set`` (a linear probe knows only its training classes)."""
         return True

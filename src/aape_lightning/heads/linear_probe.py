@@ -39,6 +39,10 @@ class LinearProbeHead(ClassificationHead):
                 else:
                     nn.init.zeros_(self.linear.weight)
 
+    @property
+    def trains(self) -> bool:
+        return True  # its layer is built once the training classes are known
+
     def supports(self, class_set: str) -> bool:
         return class_set == self.train_set
 

@@ -48,6 +48,11 @@ class FrozenBackboneTask(L.LightningModule):
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
+    @property
+    def trains(self) -> bool:
+        """Whether ``fit`` has anything to optimise (before ``setup``, when lazy parts are not built yet)."""
+        return bool(self.trainable_parameters())
+
     def configure_optimizers(self):
         params = self.trainable_parameters()
         if not params:

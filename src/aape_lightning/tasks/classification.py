@@ -66,6 +66,10 @@ class ClassificationTask(FrozenBackboneTask):
         self.metrics = nn.ModuleDict()
         self._prompts_loaded: set[str] = set()
 
+    @property
+    def trains(self) -> bool:
+        return self.head.trains
+
     # -- wiring classes and prompts ----------------------------------------------------
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None)
