@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import torch
 
 from lightning.pytorch import LightningDataModule
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from aape_lightning import callbacks, data, demo, heads, tasks  # noqa: F401  (short class names in YAML)
 from aape_lightning.backbones.clip_loader import BackboneError
@@ -31,6 +32,37 @@ EXTRA_COMMANDS: dict[str, str] = {
     "prompts": "aape_lightning.prompts.prompts_cli:prompts_main",
     "data": "aape_lightning.data.data_cli:data_main",
 }
+
+
+def known_classes() -> dict[str, list[str]]:
+    """Short names YAML and the command line accept, per kind (from each subpackage's ``__all__``)."""
+    from aape_lightning import core
+
+    def names(module, base: type) -> list[str]:
+        return sorted(n for n in module.__all__ if isinstance(getattr(module, n), type)
+                      and issubclass(getattr(module, n), base) and getattr(module, n) is not base)
+
+    return {
+        "tasks": names(tasks, FrozenBackboneTask),
+        "heads": names(heads, heads.ClassificationHead),
+        "aggregators": names(core, core.Aggregator),
+        "readers": names(data, data.DatasetReader) + names(demo, data.DatasetReader),
+    }
+
+
+class AAPEArgumentParser(LightningArgumentParser):
+    """Parse errors as one message (no page of usage), naming the known classes when a name is unknown."""
+
+    def error(self, message: str, ex: Exception | None = None):
+        if not self.exit_on_error:
+            return super().error(message, ex)
+        unknown = sorted(set(re.findall(r"Expected a dot import path string: (\S+)", message)))
+        hint = ""
+        if unknown:
+            kinds = "; ".join(f"{kind}: {', '.join(n)}" for kind, n in known_classes().items())
+            hint = f"\nunknown class {', '.join(unknown)}. Known {kinds}. A full import path (package.module.Class) works too."
+        sys.stderr.write(f"aape: error: {message}{hint}\nSee `aape <subcommand> --help` for the options.\n")
+        sys.exit(2)
 
 
 class AAPECLI(LightningCLI):
@@ -91,6 +123,7 @@ def lightning_main(args: list[str] | None = None, run: bool = True) -> AAPECLI:
         LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
+        parser_class=AAPEArgumentParser,
         seed_everything_default=1,
         args=args,
         run=run,

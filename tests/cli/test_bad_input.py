@@ -109,3 +109,12 @@ def test_exit_code_in_a_real_process(tmp_path, tiny_dataset):
     out = run_aape(fit_args(cfg), tmp_path / "cache")
     assert out.returncode == 2 and "aape: error: unknown backbone" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_unknown_head_lists_known_classes(tmp_path, tiny_clip, tiny_dataset, cache_dir, capsys):
+    cfg = write_config(tmp_path / "c.yaml", tiny_clip, tiny_dataset, tmp_path / "runs")
+    with pytest.raises(SystemExit) as exit_info:
+        main(fit_args(cfg, "--model.head", "CoOOpHead"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown class CoOOpHead" in err and "CoOpHead" in err and "AAPEHead" in err and "usage:" not in err
