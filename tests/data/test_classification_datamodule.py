@@ -18,3 +18,38 @@ def test_prompts_for_uses_mapping_and_writes_report(tiny_dataset, tmp_path):
     assert dm.prompts_for("base") == [["a red square."], ["a green circle."], ["a blue triangle."]]
     report = json.loads((tmp_path / "report.base.json").read_text())
     assert [c["method"] for c in report["classes"]] == ["word-order", "mapping", "normalised"]
+
+
+def test_few_shot_cache_is_json_deterministic_reused_and_invalidated(tiny_dataset, tmp_path):
+    import shutil
+
+    data = shutil.copytree(tiny_dataset, tmp_path / "Tiny")
+
+    def dm(shots=2, seed=1):
+        m = ClassificationDataModule(CoOpSplitReader(str(data)), shots=shots, seed=seed, num_workers=0)
+        m.setup("fit")
+        return m
+
+    first = dm()
+    path = data / "split_fewshot" / "shot_2-seed_1.json"
+    assert first.few_shot_record == path
+    cached = json.loads(path.read_text())
+    assert len(cached["train"]) == 12 and cached["meta"]["seed"] == 1
+    # reused: a second run reads the file (a marker written into it comes back), not a new sample
+    cached["train"][0][0] = str(data / "images" / "red_square" / "marker.png")
+    path.write_text(json.dumps(cached))
+    assert dm().datasets["train"]["base"][0].path.endswith("marker.png")
+    # deterministic: the same (dataset, shots, seed) sampled afresh gives the same images
+    path.unlink()
+    assert [it.path for it in dm().datasets["train"]["base"]] == [it.path for it in first.datasets["train"]["base"]]
+    assert (data / "split_fewshot" / "shot_4-seed_2.json").is_file() is False
+    dm(shots=4, seed=2)
+    assert (data / "split_fewshot" / "shot_4-seed_2.json").is_file()
+    # invalidated: a changed dataset is resampled, never silently reused
+    split = json.loads((data / "split_zhou_Tiny.json").read_text())
+    split["train"] = split["train"][1:]
+    (data / "split_zhou_Tiny.json").write_text(json.dumps(split))
+    cached = json.loads(path.read_text())
+    cached["train"][0][0] = "/nowhere/marker.png"
+    path.write_text(json.dumps(cached))
+    assert not any("marker" in it.path for it in dm().datasets["train"]["base"])
