@@ -10,7 +10,6 @@ import warnings
 from pathlib import Path
 
 import torch
-
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
