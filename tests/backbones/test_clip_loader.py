@@ -67,3 +67,12 @@ def test_too_long_text_names_it(tiny_clip, tmp_path):
     b = FrozenCLIP.load(str(tiny_clip), tmp_path)
     with pytest.raises(ValueError, match="context length of 32 tokens"):
         b.tokenize(["word " * 40])
+
+
+def test_saved_files_are_byte_identical_whatever_their_name(tmp_path):
+    from aape_lightning.backbones.clip_loader import file_sha256
+
+    a = build_tiny_clip(tmp_path / "one.pt", seed=5)
+    b = build_tiny_clip(tmp_path / "sub" / "another_name.pt", seed=5)
+    assert file_sha256(a) == file_sha256(b)
+    assert file_sha256(a) != file_sha256(build_tiny_clip(tmp_path / "three.pt", seed=6))

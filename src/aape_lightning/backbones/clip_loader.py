@@ -10,6 +10,7 @@ architecture so that any width and head count loads, in fp32.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import warnings
@@ -85,8 +86,20 @@ def save_clip(
         rows = table.abs().sum(dim=1).nonzero().flatten()  # (n_used,)
         state[TOKEN_TABLE + ".rows"], state[TOKEN_TABLE + ".values"] = rows, table[rows]
     payload = {"format": FORMAT, "version": 1, "config": dict(config), "state_dict": state, "extra": extra or {}}
+    return write_payload(payload, path)
+
+
+def write_payload(payload: dict[str, Any], path: str | Path) -> Path:
+    """Atomic and byte-reproducible: the same payload gives the same bytes under any file name.
+
+    ``torch.save`` to a path names the archive's root folder after the file; saving to memory
+    first gives every file the same inner names, so a rebuilt checkpoint hashes like the original.
+    """
+    path = Path(path)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
+    tmp.write_bytes(buffer.getvalue())
     os.replace(tmp, path)  # never leave a half-written checkpoint behind
     return path
 
