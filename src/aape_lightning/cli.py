@@ -14,15 +14,9 @@ from lightning.pytorch import LightningDataModule
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from aape_lightning import callbacks, data, demo, heads, tasks  # noqa: F401  (short class names in YAML)
-from aape_lightning.backbones.clip_loader import BackboneError
 from aape_lightning.callbacks import PredictionWriter, RunRecord
-from aape_lightning.core.prompt_bank import PromptBankError
-from aape_lightning.data.items import DataError
-from aape_lightning.experiments.table import TableError
+from aape_lightning.errors import CheckpointMismatchError, UserError
 from aape_lightning.tasks.base import FrozenBackboneTask
-from aape_lightning.tasks.classification import CheckpointMismatchError
-
-USER_ERRORS = (BackboneError, CheckpointMismatchError, DataError, PromptBankError, TableError)
 
 # name -> "module:function" taking argv and returning an exit code
 EXTRA_COMMANDS: dict[str, str] = {
@@ -159,7 +153,7 @@ def _user_error(err: BaseException | None) -> BaseException | None:
     """The user-facing error behind ``err``, also when jsonargparse wrapped it while instantiating."""
     seen = set()
     while err is not None and id(err) not in seen:
-        if isinstance(err, USER_ERRORS):
+        if isinstance(err, UserError):
             return err
         seen.add(id(err))
         err = err.__cause__ or err.__context__

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from aape_lightning.backbones import BackboneError, FrozenCLIP, build_tiny_clip, resolve_backbone
+from aape_lightning.backbones import FrozenCLIP, build_tiny_clip, resolve_backbone
+from aape_lightning.errors import BackboneError
 
 
 @pytest.mark.parametrize("layout", ["aape", "openai"])

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from aape_lightning.core import PromptBankError, prompts_for_classes, read_prompt_file
+from aape_lightning.core import prompts_for_classes, read_prompt_file
+from aape_lightning.errors import PromptBankError
 
 
 def write(tmp_path, text):

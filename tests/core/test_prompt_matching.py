@@ -6,9 +6,10 @@ import sys
 
 import pytest
 
-from aape_lightning.core import PromptBankError, prompts_for_classes
 from aape_lightning.core import prompt_matching as pm
+from aape_lightning.core import prompts_for_classes
 from aape_lightning.core.prompt_matching import match_prompts, resolve_prompts
+from aape_lightning.errors import PromptBankError
 
 
 def write_json(path, data):

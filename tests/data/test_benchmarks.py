@@ -18,7 +18,8 @@ import yaml
 from PIL import Image
 from scipy.io import savemat
 
-from aape_lightning.data import BENCHMARKS, BenchmarkReader, DataError, benchmark
+from aape_lightning.data import BENCHMARKS, BenchmarkReader, benchmark
+from aape_lightning.errors import DataError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "datasets"
 IMAGENET = [("n01440764", "tench"), ("n01443537", "goldfish"), ("n01484850", "great white shark")]

@@ -3,7 +3,8 @@ import json
 import pytest
 from PIL import Image
 
-from aape_lightning.data import CoOpSplitReader, DataError, ImageFolderReader
+from aape_lightning.data import CoOpSplitReader, ImageFolderReader
+from aape_lightning.errors import DataError
 
 
 def test_coop_reader(tiny_dataset):

@@ -9,8 +9,9 @@ import random
 import pytest
 from test_benchmarks import BUILDERS, build, build_sun
 
-from aape_lightning.data import BENCHMARKS, BenchmarkReader, DataError
+from aape_lightning.data import BENCHMARKS, BenchmarkReader
 from aape_lightning.data import split_maker as sm
+from aape_lightning.errors import DataError
 
 MADE = [name for name, spec in BENCHMARKS.items() if spec.make_split is not None]
 

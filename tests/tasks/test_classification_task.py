@@ -94,7 +94,7 @@ def test_cross_protocol_tests_a_trained_model_on_other_classes(tiny_clip, tiny_d
 def test_unreadable_test_image_fails_or_is_skipped_and_counted(tiny_clip, tiny_dataset, tmp_path, cache_dir, mode):
     import shutil
 
-    from aape_lightning.data import DataError
+    from aape_lightning.errors import DataError
 
     data = shutil.copytree(tiny_dataset, tmp_path / "Tiny")
     dm = datamodule(data, on_bad_image=mode)

@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from aape_lightning.errors import BackboneError
+
 with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_resources
     warnings.simplefilter("ignore")
     import clip
@@ -40,10 +42,6 @@ REGISTRY: dict[str, dict[str, str]] = {
     **{name: {"source": "openai"} for name in clip.available_models()},
     "demo": {"source": "package", "file": "assets/demo_clip.pt"},
 }
-
-
-class BackboneError(ValueError):
-    """A backbone name or file that cannot be used; the message says what to do."""
 
 
 @dataclass(frozen=True)

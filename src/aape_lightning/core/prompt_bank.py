@@ -14,11 +14,9 @@ from pathlib import Path
 
 import torch
 
+from aape_lightning.errors import PromptBankError
+
 log = logging.getLogger(__name__)
-
-
-class PromptBankError(ValueError):
-    """A prompt file that does not fit the classes; the message names the file and the fix."""
 
 
 def no_duplicate_keys(path: Path, fix: str = "appears twice; merge its prompt lists into one entry"):

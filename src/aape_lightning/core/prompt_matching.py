@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aape_lightning.core.prompt_bank import PromptBankError, no_duplicate_keys, read_prompt_file
+from aape_lightning.core.prompt_bank import no_duplicate_keys, read_prompt_file
+from aape_lightning.errors import PromptBankError
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,9 @@
 """Data: readers (layouts), protocols, DataModules."""
 
 from aape_lightning.data.classification import ClassificationDataModule
-from aape_lightning.data.items import DataError, DatasetSplits, Item
+from aape_lightning.data.items import DatasetSplits, Item
 from aape_lightning.data.readers import CoOpSplitReader, DatasetReader, ImageFolderReader
+from aape_lightning.errors import DataError
 
 __all__ = [
     "ClassificationDataModule",

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from aape_lightning.data import split_maker as sm
-from aape_lightning.data.items import DataError, DatasetSplits, Item
+from aape_lightning.data.items import DatasetSplits, Item
 from aape_lightning.data.readers import IMAGE_SUFFIXES, CoOpSplitReader, DatasetReader
+from aape_lightning.errors import DataError
 
 log = logging.getLogger(__name__)
 

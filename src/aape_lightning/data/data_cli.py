@@ -16,8 +16,8 @@ import logging
 import sys
 
 from aape_lightning.data.benchmarks import benchmark
-from aape_lightning.data.items import DataError
 from aape_lightning.data.prepare import check, known, prepare
+from aape_lightning.errors import DataError
 
 
 def _parser() -> argparse.ArgumentParser:

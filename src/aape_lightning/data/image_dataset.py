@@ -9,7 +9,8 @@ from typing import Literal
 from PIL import Image
 from torch.utils.data import Dataset, default_collate
 
-from aape_lightning.data.items import DataError, Item
+from aape_lightning.data.items import Item
+from aape_lightning.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -5,10 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-class DataError(ValueError):
-    """Data that cannot be used; the message names the file or folder and the fix."""
-
-
 @dataclass(frozen=True)
 class Item:
     path: str  # absolute image path

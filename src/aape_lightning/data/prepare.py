@@ -25,7 +25,7 @@ from PIL import Image
 
 from aape_lightning.data import split_maker as sm
 from aape_lightning.data.benchmarks import BENCHMARKS, BenchmarkReader, benchmark
-from aape_lightning.data.items import DataError
+from aape_lightning.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from aape_lightning.data.items import DataError, Item
+from aape_lightning.data.items import Item
+from aape_lightning.errors import DataError
 
 
 def sample_few_shot(items: Sequence[Item], shots: int, seed: int) -> list[Item]:

@@ -7,7 +7,8 @@ import logging
 import random
 from pathlib import Path
 
-from aape_lightning.data.items import DataError, DatasetSplits, Item
+from aape_lightning.data.items import DatasetSplits, Item
+from aape_lightning.errors import DataError
 
 log = logging.getLogger(__name__)
 

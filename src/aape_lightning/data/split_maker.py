@@ -24,8 +24,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aape_lightning.data.items import DataError
 from aape_lightning.data.readers import IMAGE_SUFFIXES
+from aape_lightning.errors import DataError
 
 log = logging.getLogger(__name__)
 

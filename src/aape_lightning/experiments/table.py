@@ -16,11 +16,9 @@ from pathlib import Path
 
 from jsonargparse import ArgumentParser
 
+from aape_lightning.errors import TableError
+
 log = logging.getLogger(__name__)
-
-
-class TableError(ValueError):
-    """A table configuration that cannot run; the message says which entry and what to do."""
 
 
 def run_one(args: list[str]) -> dict[str, float]:

@@ -10,15 +10,10 @@ import argparse
 import os
 import sys
 
-from aape_lightning.core.prompt_bank import PromptBankError
+from aape_lightning.errors import UserError
 from aape_lightning.prompts.backends import Backend, GenerationError, OpenAIBackend, TransformersBackend
-from aape_lightning.prompts.generate import ClassListError, generate_bank, read_class_list
-from aape_lightning.prompts.questions import (
-    DEFAULT_QUESTIONS,
-    DEFAULT_SYSTEM_PROMPT,
-    QuestionsError,
-    read_questions_file,
-)
+from aape_lightning.prompts.generate import generate_bank, read_class_list
+from aape_lightning.prompts.questions import DEFAULT_QUESTIONS, DEFAULT_SYSTEM_PROMPT, read_questions_file
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,7 +88,7 @@ def prompts_main(argv: list[str] | None = None) -> int:
         print(f"aape prompts: error: {err}\nclasses done so far are saved in {args.out}; rerun the same "
               "command to continue", file=sys.stderr)
         return 1
-    except (ClassListError, QuestionsError, PromptBankError, ValueError) as err:
+    except (UserError, ValueError) as err:
         print(f"aape prompts: error: {err}", file=sys.stderr)
         return 2
     done = sum(1 for c in classes if bank.get(c))

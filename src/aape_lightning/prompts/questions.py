@@ -10,6 +10,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from aape_lightning.errors import QuestionsError
+
 DEFAULT_QUESTIONS: tuple[str, ...] = (
     "Describe what {a_name} looks like.",
     "How can you recognise {a_name} in a photo?",
@@ -23,10 +25,6 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 _PLACEHOLDERS = ("{}", "{name}", "{a_name}")
-
-
-class QuestionsError(ValueError):
-    """A questions file that cannot be used; the message names the file and the fix."""
 
 
 def read_questions_file(path: str | Path) -> list[str]:

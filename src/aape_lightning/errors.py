@@ -1,0 +1,51 @@
+"""Every error a user can cause, in one place: the CLI prints its message as one line and exits 2.
+
+A new user-facing error subclasses ``UserError`` here; ``cli._user_error`` finds it through any
+exceptions that wrapped it (jsonargparse wraps errors raised while instantiating classes).
+"""
+
+from __future__ import annotations
+
+
+class UserError(ValueError):
+    """Input the user can fix; the message names the file or value and the fix."""
+
+
+class BackboneError(UserError):
+    """A backbone name or file that cannot be used."""
+
+
+class CheckpointMismatchError(UserError):
+    """A checkpoint used with other classes or another backbone than it was trained with."""
+
+
+class DataError(UserError):
+    """Data that cannot be used; the message names the file or folder and the fix."""
+
+
+class PromptBankError(UserError):
+    """A prompt bank that does not fit the classes; the message names the file and the fix."""
+
+
+class TableError(UserError):
+    """A table configuration that cannot run; the message says which entry and what to do."""
+
+
+class ClassListError(UserError):
+    """A class list for prompt generation that cannot be read."""
+
+
+class QuestionsError(UserError):
+    """A questions file for prompt generation that cannot be used."""
+
+
+__all__ = [
+    "BackboneError",
+    "CheckpointMismatchError",
+    "ClassListError",
+    "DataError",
+    "PromptBankError",
+    "QuestionsError",
+    "TableError",
+    "UserError",
+]
