@@ -1,4 +1,9 @@
-"""The ``aape`` entry point: LightningCLI (fit / validate / test / predict) plus extra commands."""
+"""The ``aape`` entry point: LightningCLI (fit / validate / test / predict) plus extra commands.
+
+It imports no task, head or dataset: ``PLUGIN_PACKAGES`` (data) are imported when the
+LightningCLI is built, which is what makes their short class names valid in YAML, and the extra
+commands are imported only when called.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,18 @@ import os
 import re
 import sys
 import warnings
+from importlib import import_module
 from pathlib import Path
 
 import torch
-from lightning.pytorch import LightningDataModule
+from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from aape_lightning import callbacks, data, demo, heads, tasks  # noqa: F401  (short class names in YAML)
-from aape_lightning.callbacks import PredictionWriter, RunRecord
 from aape_lightning.errors import CheckpointMismatchError, UserError
-from aape_lightning.tasks.base import FrozenBackboneTask
+
+# Packages whose classes YAML may name by their short name (each re-exports them in ``__all__``).
+PLUGIN_PACKAGES = ("aape_lightning.tasks", "aape_lightning.heads", "aape_lightning.core", "aape_lightning.data",
+                   "aape_lightning.demo", "aape_lightning.callbacks")
 
 # name -> "module:function" taking argv and returning an exit code
 EXTRA_COMMANDS: dict[str, str] = {
@@ -29,14 +36,14 @@ EXTRA_COMMANDS: dict[str, str] = {
 
 def known_classes() -> dict[str, list[str]]:
     """Short names YAML and the command line accept, per kind (from each subpackage's ``__all__``)."""
-    from aape_lightning import core
+    core, data, demo, heads, tasks = (import_module(f"aape_lightning.{n}") for n in ("core", "data", "demo", "heads", "tasks"))
 
     def names(module, base: type) -> list[str]:
         return sorted(n for n in module.__all__ if isinstance(getattr(module, n), type)
                       and issubclass(getattr(module, n), base) and getattr(module, n) is not base)
 
     return {
-        "tasks": names(tasks, FrozenBackboneTask),
+        "tasks": names(tasks, tasks.FrozenBackboneTask),
         "heads": names(heads, heads.ClassificationHead),
         "aggregators": names(core, core.Aggregator),
         "readers": names(data, data.DatasetReader) + names(demo, data.DatasetReader),
@@ -62,6 +69,8 @@ class AAPECLI(LightningCLI):
     """LightningCLI in subclass mode: tasks, heads, readers and data modules by ``class_path``."""
 
     def add_arguments_to_parser(self, parser) -> None:
+        from aape_lightning.callbacks import PredictionWriter, RunRecord
+
         parser.add_lightning_class_args(PredictionWriter, "predictions")
         parser.add_lightning_class_args(RunRecord, "run_record")
         parser.set_defaults(
@@ -111,8 +120,10 @@ class AAPECLI(LightningCLI):
 
 def lightning_main(args: list[str] | None = None, run: bool = True) -> AAPECLI:
     """The LightningCLI; ``run=False`` only builds model, data and trainer (for the table runner)."""
+    for package in PLUGIN_PACKAGES:
+        import_module(package)
     return AAPECLI(
-        FrozenBackboneTask,
+        LightningModule,
         LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,

@@ -1,4 +1,4 @@
-"""Writes ``aape predict`` results as CSV: one row per image, class name and probability."""
+"""Writes ``aape predict`` results as CSV: one row per input, the columns a task's ``predict_step`` returns."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 
 class PredictionWriter(BasePredictionWriter):
-    """Each rank writes its own part; rank 0 merges them into ``output`` sorted by path.
+    """Each rank writes its own part; rank 0 merges them into ``output`` (sorted by path if there is one).
+
+    ``predict_step`` returns ``{column: [value per input]}``; columns are written in that order,
+    floats with 6 decimals, so any task (class and probability, a caption, an answer) needs no writer of its own.
 
     Args:
         output: the CSV file; relative paths are taken from the trainer's log dir.
@@ -22,30 +25,34 @@ class PredictionWriter(BasePredictionWriter):
         super().__init__(write_interval="batch")
         self.output = output
         self._rows: list[dict] = []
+        self._columns: list[str] = []
 
     def resolved_output(self, trainer: L.Trainer) -> Path:
         path = Path(self.output)
         return path if path.is_absolute() else Path(trainer.log_dir or trainer.default_root_dir) / path
 
     def write_on_batch_end(self, trainer, pl_module, prediction: dict, batch_indices, batch, batch_idx, dataloader_idx):
-        self._rows += [
-            {"path": p, "class": c, "probability": f"{q:.6f}"}
-            for p, c, q in zip(prediction["path"], prediction["class"], prediction["probability"])
-        ]
+        columns = list(prediction)
+        self._columns = self._columns or columns
+        values = [[f"{v:.6f}" if isinstance(v, float) else v for v in prediction[c]] for c in columns]
+        self._rows += [dict(zip(columns, row)) for row in zip(*values)]
 
     def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        rows: list[Any] = [self._rows]
+        rows: list[Any] = [(self._columns, self._rows)]
         if trainer.world_size > 1 and torch.distributed.is_initialized():
             rows = [None] * trainer.world_size
-            torch.distributed.all_gather_object(rows, self._rows)
-        self._rows = []
+            torch.distributed.all_gather_object(rows, (self._columns, self._rows))
+        self._rows, self._columns = [], []
         path = self.resolved_output(trainer)  # log_dir is a collective: every rank asks
         if not trainer.is_global_zero:
             return
-        merged = sorted((r for part in rows for r in part), key=lambda r: r["path"])
+        columns = next((cols for cols, _ in rows if cols), [])
+        merged = [r for _, part in rows for r in part]
+        if "path" in columns:
+            merged.sort(key=lambda r: r["path"])
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=["path", "class", "probability"])
+            writer = csv.DictWriter(fh, fieldnames=columns)
             writer.writeheader()
             writer.writerows(merged)
         trainer.print(f"wrote {len(merged)} predictions to {path}")

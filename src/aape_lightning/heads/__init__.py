@@ -1,25 +1,6 @@
-"""Classification heads, chosen in YAML by ``class_path`` (short names below)."""
+"""Task heads, one subpackage per task; each re-exports its heads so YAML names stay short."""
 
-from aape_lightning.heads.aape import AAPEHead
-from aape_lightning.heads.base import ClassificationHead, HeadOutput, zero_shot_logits
-from aape_lightning.heads.cocoop import CoCoOpHead
-from aape_lightning.heads.coop import CoOpHead
-from aape_lightning.heads.cupl import CuPLHead
-from aape_lightning.heads.kgcoop import KgCoOpHead
-from aape_lightning.heads.linear_probe import LinearProbeHead
-from aape_lightning.heads.prompt_learner import PromptLearner
-from aape_lightning.heads.zero_shot import ZeroShotHead
+from aape_lightning.heads.classification import *  # noqa: F403
+from aape_lightning.heads.classification import __all__ as _classification
 
-__all__ = [
-    "AAPEHead",
-    "ClassificationHead",
-    "CoCoOpHead",
-    "CoOpHead",
-    "CuPLHead",
-    "HeadOutput",
-    "KgCoOpHead",
-    "LinearProbeHead",
-    "PromptLearner",
-    "ZeroShotHead",
-    "zero_shot_logits",
-]
+__all__ = list(_classification)

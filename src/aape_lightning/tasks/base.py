@@ -1,4 +1,8 @@
-"""What every task shares, written once: the frozen backbone, optimiser and schedule set-up."""
+"""What every task shares, written once.
+
+The frozen backbone and its identity in checkpoints, the sum and logging of the extra losses a
+head or the AAPE core returns, and the optimiser with CoOp's warm-up + cosine schedule.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ from typing import Literal
 import lightning as L
 import torch
 from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
+from aape_lightning.errors import CheckpointMismatchError
 
 
 class FrozenBackboneTask(L.LightningModule):
@@ -45,6 +51,25 @@ class FrozenBackboneTask(L.LightningModule):
         if self.data_config is not None:
             checkpoint["aape_data"] = self.data_config
 
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Refuse a checkpoint trained on another backbone (its weights are not in the checkpoint)."""
+        saved = checkpoint.get("aape_backbone")
+        if saved and saved["sha256"] != self.backbone.spec.sha256:
+            raise CheckpointMismatchError(
+                f"checkpoint was trained on backbone {saved['name']!r} (sha256 {saved['sha256'][:12]}) but the model "
+                f"now uses {self.backbone.spec.name!r} (sha256 {self.backbone.spec.sha256[:12]}); "
+                f"set model.backbone to the checkpoint's backbone"
+            )
+
+    def training_loss(self, task_loss: Tensor, losses: dict[str, Tensor], batch_size: int) -> Tensor:
+        """``L_task`` plus the already-weighted extra losses (e.g. lambda * L_distill), each logged."""
+        loss = task_loss + sum(losses.values())
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+        self.log("train/task_loss", task_loss, batch_size=batch_size)
+        for name, value in losses.items():
+            self.log(f"train/{name}_loss", value, batch_size=batch_size)
+        return loss
+
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
@@ -64,16 +89,18 @@ class FrozenBackboneTask(L.LightningModule):
         epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
         warmup = min(total - 1, self.warmup_epochs * total // epochs) if self.warmup_epochs else 0
         base_lrs = [group["lr"] for group in optimizer.param_groups]
-
-        def factor(step: int, base_lr: float) -> float:
-            if step < warmup:
-                return self.warmup_lr / base_lr
-            if self.schedule == "constant":
-                return 1.0
-            progress = (step - warmup) / max(total - warmup, 1)
-            return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, [lambda s, lr=lr: factor(s, lr) for lr in base_lrs]
+            optimizer,
+            [lambda s, lr=lr: lr_factor(s, total, warmup, lr, self.warmup_lr, self.schedule) for lr in base_lrs],
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def lr_factor(step: int, total: int, warmup: int, base_lr: float, warmup_lr: float, schedule: str) -> float:
+    """Multiplier of ``base_lr`` at ``step``: ``warmup_lr`` for ``warmup`` steps, then cosine to 0 (or constant)."""
+    if step < warmup:
+        return warmup_lr / base_lr
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(total - warmup, 1)
+    return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))

@@ -15,8 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
 from aape_lightning.core.prompt_bank import pad_prompt_embeddings
 from aape_lightning.errors import CheckpointMismatchError
-from aape_lightning.heads.aape import AAPEHead
-from aape_lightning.heads.base import ClassificationHead
+from aape_lightning.heads.classification import AAPEHead, ClassificationHead
 from aape_lightning.metrics.harmonic_mean import harmonic_mean
 from aape_lightning.tasks.base import FrozenBackboneTask
 
@@ -131,13 +130,7 @@ class ClassificationTask(FrozenBackboneTask):
                     f"checkpoint was trained with class set {name!r} = {trained[name][:8]}... but the data has "
                     f"{current[name][:8]}...; use the dataset and protocol it was trained on"
                 )
-        saved = checkpoint.get("aape_backbone")
-        if saved and saved["sha256"] != self.backbone.spec.sha256:
-            raise CheckpointMismatchError(
-                f"checkpoint was trained on backbone {saved['name']!r} (sha256 {saved['sha256'][:12]}) but the model "
-                f"now uses {self.backbone.spec.name!r} (sha256 {self.backbone.spec.sha256[:12]}); "
-                f"set model.backbone to the checkpoint's backbone"
-            )
+        super().on_load_checkpoint(checkpoint)
 
     # -- steps ---------------------------------------------------------------------------
     def forward(self, images: torch.Tensor, class_set: str) -> torch.Tensor:
@@ -161,13 +154,7 @@ class ClassificationTask(FrozenBackboneTask):
             return None
         out = self.head(self.image_features(batch), self.train_set, batch["label"])
         task_loss = F.cross_entropy(out.logits, batch["label"])
-        loss = task_loss + sum(out.losses.values())
-        size = batch["label"].shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
-        self.log("train/task_loss", task_loss, batch_size=size)
-        for name, value in out.losses.items():
-            self.log(f"train/{name}_loss", value, batch_size=size)
-        return loss
+        return self.training_loss(task_loss, out.losses, batch_size=batch["label"].shape[0])
 
     def _evaluate(self, batch: dict, class_set: str) -> None:
         if self._count_skipped(batch, "eval"):

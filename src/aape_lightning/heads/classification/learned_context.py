@@ -1,7 +1,12 @@
-"""CoOp's learnable context: n_ctx vectors in the text encoder's input space, shared by CoOp-family heads."""
+"""CoOp's learned context: n_ctx vectors in the text encoder's input space, shared by CoOp-family heads.
+
+``ContextOptions`` is the one YAML block every CoOp-family head takes (``context: {n_ctx: ..}``),
+so the options are declared once; ``LearnedContext`` is the module built from it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -11,27 +16,31 @@ from aape_lightning.backbones.clip_loader import clip
 from aape_lightning.backbones.frozen_clip import FrozenCLIP, context_layout
 
 
-class PromptLearner(nn.Module):
-    """Learned context ``[SOS][ctx_1..ctx_n][class tokens][.][EOS]``, pooled at EOT (CoOp, Zhou et al. 2022).
+@dataclass(frozen=True)
+class ContextOptions:
+    """How a CoOp-family head builds its learned context.
 
     Args:
-        backbone: the frozen CLIP.
-        n_ctx: number of context vectors (ignored when ``ctx_init`` is given: its word count).
+        n_ctx: number of context vectors (ignored when ``ctx_init`` is given: its token count).
         ctx_init: words to initialise the context from, e.g. "a photo of a"; None: N(0, 0.02).
         class_specific: one context per class (CSC) instead of one shared ("unified") context.
         class_token_position: "end", "middle" or "front".
     """
 
-    def __init__(
-        self,
-        backbone: FrozenCLIP,
-        n_ctx: int = 16,
-        ctx_init: str | None = None,
-        class_specific: bool = False,
-        class_token_position: Literal["end", "middle", "front"] = "end",
-    ) -> None:
+    n_ctx: int = 16
+    ctx_init: str | None = None
+    class_specific: bool = False
+    class_token_position: Literal["end", "middle", "front"] = "end"
+
+
+class LearnedContext(nn.Module):
+    """Learned context ``[SOS][ctx_1..ctx_n][class tokens][.][EOS]``, pooled at EOT (CoOp, Zhou et al. 2022)."""
+
+    def __init__(self, backbone: FrozenCLIP, options: ContextOptions = ContextOptions()) -> None:
         super().__init__()
         object.__setattr__(self, "backbone", backbone)
+        n_ctx, ctx_init = options.n_ctx, options.ctx_init
+        class_specific, class_token_position = options.class_specific, options.class_token_position
         if class_token_position not in ("end", "middle", "front"):
             raise ValueError(f"class_token_position {class_token_position!r} is not one of 'end', 'middle', 'front'")
         width = backbone.token_width

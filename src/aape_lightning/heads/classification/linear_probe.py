@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
-from aape_lightning.heads.base import ClassificationHead, HeadOutput
+from aape_lightning.heads.classification.base import ClassificationHead, HeadOutput
 
 
 class LinearProbeHead(ClassificationHead):

@@ -1,8 +1,11 @@
+from functools import partial
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from aape_lightning.backbones import FrozenCLIP
+from aape_lightning.core import AAPECore
 from aape_lightning.heads import AAPEHead, ZeroShotHead
 
 CLASSES = ["red square", "green circle", "blue triangle", "yellow square"]
@@ -71,7 +74,7 @@ def test_distillation_target_gets_no_gradient_by_default(backbone):
     mask = torch.ones(len(CLASSES), 5, dtype=torch.bool)
     for through, expect_grad in ((False, False), (True, True)):
         torch.manual_seed(0)
-        head = AAPEHead(backbone, distill_to_aggregator=through)
+        head = AAPEHead(backbone, core=partial(AAPECore, distill_to_aggregator=through))
         head.set_classes("all", CLASSES, "a photo of a {}.")
         head.set_prompts("all", bank, mask)
         head.train()

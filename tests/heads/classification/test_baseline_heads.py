@@ -5,7 +5,15 @@ import torch
 import torch.nn.functional as F
 
 from aape_lightning.backbones import FrozenCLIP
-from aape_lightning.heads import CoCoOpHead, CoOpHead, CuPLHead, KgCoOpHead, LinearProbeHead, ZeroShotHead
+from aape_lightning.heads import (
+    CoCoOpHead,
+    ContextOptions,
+    CoOpHead,
+    CuPLHead,
+    KgCoOpHead,
+    LinearProbeHead,
+    ZeroShotHead,
+)
 
 CLASSES = ["red square", "green circle", "blue triangle", "sea lion"]
 TEMPLATE = "a photo of a {}."
@@ -34,29 +42,29 @@ def text_logits(backbone, feats, texts):
     "position, fmt", [("end", "a photo of a {}."), ("front", "{} a photo of a."), ("middle", "a photo {} of a.")]
 )
 def test_coop_word_init_is_zero_shot(backbone, feats, position, fmt):
-    coop = ready(CoOpHead(backbone, ctx_init="a photo of a", class_token_position=position))
+    coop = ready(CoOpHead(backbone, ContextOptions(ctx_init="a photo of a", class_token_position=position)))
     expected = text_logits(backbone, feats, [fmt.format(c) for c in CLASSES])
     assert torch.allclose(coop(feats, "all").logits, expected, atol=1e-4)
 
 
 def test_coop_random_init_and_class_specific_shapes(backbone, feats):
     torch.manual_seed(0)
-    coop = ready(CoOpHead(backbone, n_ctx=8))
-    assert coop.prompt_learner.ctx.shape == (8, backbone.token_width)
-    assert 0.01 < coop.prompt_learner.ctx.std() < 0.03
-    csc = ready(CoOpHead(backbone, ctx_init="a photo of a", class_specific=True))
-    assert csc.prompt_learner.ctx["all"].shape == (4, 4, backbone.token_width)
+    coop = ready(CoOpHead(backbone, ContextOptions(n_ctx=8)))
+    assert coop.context.ctx.shape == (8, backbone.token_width)
+    assert 0.01 < coop.context.ctx.std() < 0.03
+    csc = ready(CoOpHead(backbone, ContextOptions(ctx_init="a photo of a", class_specific=True)))
+    assert csc.context.ctx["all"].shape == (4, 4, backbone.token_width)
     expected = text_logits(backbone, feats, [TEMPLATE.format(c) for c in CLASSES])
     assert torch.allclose(csc(feats, "all").logits, expected, atol=1e-4)
 
 
 def test_cocoop_with_zero_meta_net_equals_coop(backbone, feats):
     torch.manual_seed(0)
-    cocoop = ready(CoCoOpHead(backbone, ctx_init=None, n_ctx=4))
+    cocoop = ready(CoCoOpHead(backbone, ContextOptions(n_ctx=4, ctx_init=None)))
     for p in cocoop.meta_net.parameters():
         torch.nn.init.zeros_(p)
-    coop = ready(CoOpHead(backbone, n_ctx=4))
-    coop.prompt_learner.ctx.data.copy_(cocoop.prompt_learner.ctx.data)
+    coop = ready(CoOpHead(backbone, ContextOptions(n_ctx=4)))
+    coop.context.ctx.data.copy_(cocoop.context.ctx.data)
     assert torch.allclose(cocoop(feats, "all").logits, coop(feats, "all").logits, atol=1e-4)
 
 
@@ -65,13 +73,13 @@ def test_cocoop_is_image_conditioned_and_trains_meta_net(backbone, feats):
     head = ready(CoCoOpHead(backbone)).train()
     out = head(feats, "all")
     F.cross_entropy(out.logits, torch.tensor([0, 1, 2, 3, 0])).backward()
-    assert head.meta_net[0].weight.grad.abs().sum() > 0 and head.prompt_learner.ctx.grad.abs().sum() > 0
+    assert head.meta_net[0].weight.grad.abs().sum() > 0 and head.context.ctx.grad.abs().sum() > 0
 
 
 def test_kgcoop_extra_loss_is_zero_at_template_init_and_grows(backbone, feats):
-    head = ready(KgCoOpHead(backbone, ctx_init="a photo of a")).train()
+    head = ready(KgCoOpHead(backbone, ContextOptions(ctx_init="a photo of a"))).train()
     assert head(feats, "all").losses["knowledge"].abs() < 1e-5
-    head.prompt_learner.ctx.data += torch.randn_like(head.prompt_learner.ctx) * 0.5
+    head.context.ctx.data += torch.randn_like(head.context.ctx) * 0.5
     assert head(feats, "all").losses["knowledge"] > 1e-3
     assert head.eval()(feats, "all").losses == {}
 
@@ -115,8 +123,8 @@ def test_linear_probe_scores_its_training_classes_only(backbone, feats):
 
 def test_context_too_long_and_class_name_too_long_name_the_problem(backbone):
     with pytest.raises(ValueError, match="n_ctx=40 leaves no room"):
-        CoOpHead(backbone, n_ctx=40)
-    head = CoOpHead(backbone, n_ctx=16)
+        CoOpHead(backbone, ContextOptions(n_ctx=40))
+    head = CoOpHead(backbone, ContextOptions(n_ctx=16))
     long_name = "extraordinarily long class name " * 3
     with pytest.raises(ValueError, match="class name 'extraordinarily long class name .*' needs .* shorten it or lower n_ctx"):
         head.set_classes("all", ["cat", long_name], TEMPLATE)

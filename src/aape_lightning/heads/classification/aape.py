@@ -14,9 +14,7 @@ from torch import Tensor, nn
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
 from aape_lightning.core.aape import AAPECore
-from aape_lightning.core.aggregator import Aggregator, AttentionAggregator
-from aape_lightning.core.generator import Generator
-from aape_lightning.heads.base import ClassificationHead, HeadOutput
+from aape_lightning.heads.classification.base import ClassificationHead, HeadOutput
 
 
 class AAPEHead(ClassificationHead):
@@ -29,12 +27,8 @@ class AAPEHead(ClassificationHead):
             "token": ``p(x)`` projected to soft tokens placed before the template, the text encoder
             runs per (image, class) as in CoCoOp (costly).
         n_tokens: soft tokens per image for ``fusion="token"``.
-        aggregator: how prompts are summarised, called with the embedding width.
-        generator: the AAPE generator h, called with the embedding width.
-        distill_weight: lambda, the weight of the distillation loss.
-        distill_kind: "mse" or "cosine".
-        distill_to_aggregator: let the distillation gradient reach the aggregator.
-        aggregator_weight: weight of the aggregator's CLIP-reward loss.
+        core: the task-agnostic AAPE core (aggregator, generator, lambda, losses), called with
+            the backbone's embedding width; the same YAML block for every task.
     """
 
     prompt_sets = "train"
@@ -44,19 +38,12 @@ class AAPEHead(ClassificationHead):
         backbone: FrozenCLIP,
         fusion: Literal["feature", "modulate", "token"] = "feature",
         n_tokens: int = 1,
-        aggregator: Callable[[int], Aggregator] = AttentionAggregator,
-        generator: Callable[[int], Generator] = Generator,
-        distill_weight: float = 1.0,
-        distill_kind: Literal["mse", "cosine"] = "mse",
-        distill_to_aggregator: bool = False,
-        aggregator_weight: float = 1.0,
+        core: Callable[[int], AAPECore] = AAPECore,
     ) -> None:
         super().__init__(backbone)
         dim = backbone.embed_dim
         self.fusion = fusion
-        self.core = AAPECore(
-            dim, aggregator, generator, distill_weight, distill_kind, distill_to_aggregator, aggregator_weight
-        )
+        self.core = core(dim)
         if fusion in ("feature", "modulate"):
             self.class_proj = nn.Linear(dim, dim, bias=False)  # P1
             self.aape_proj = nn.Linear(dim, dim, bias=False)  # P2

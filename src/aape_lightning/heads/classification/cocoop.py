@@ -6,8 +6,8 @@ import torch
 from torch import Tensor, nn
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
-from aape_lightning.heads.base import ClassificationHead, HeadOutput
-from aape_lightning.heads.prompt_learner import PromptLearner
+from aape_lightning.heads.classification.base import ClassificationHead, HeadOutput
+from aape_lightning.heads.classification.learned_context import ContextOptions, LearnedContext
 
 
 class CoCoOpHead(ClassificationHead):
@@ -17,26 +17,28 @@ class CoCoOpHead(ClassificationHead):
 
     Args:
         backbone: the frozen CLIP (given by the task).
-        n_ctx: context length (ignored with ``ctx_init``).
-        ctx_init: initial words (CoCoOp: "a photo of a").
+        context: the learned context (CoCoOp: initialised from "a photo of a").
         meta_hidden_ratio: the meta-net's hidden width as ``d // ratio`` (CoCoOp: 16).
     """
 
     def __init__(
-        self, backbone: FrozenCLIP, n_ctx: int = 4, ctx_init: str | None = "a photo of a", meta_hidden_ratio: int = 16
+        self,
+        backbone: FrozenCLIP,
+        context: ContextOptions = ContextOptions(n_ctx=4, ctx_init="a photo of a"),
+        meta_hidden_ratio: int = 16,
     ) -> None:
         super().__init__(backbone)
-        self.prompt_learner = PromptLearner(backbone, n_ctx, ctx_init)
+        self.context = LearnedContext(backbone, context)
         dim = backbone.embed_dim
         hidden = max(dim // meta_hidden_ratio, 1)
         self.meta_net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, backbone.token_width))
 
     def set_classes(self, name: str, classnames: list[str], template: str) -> None:
         super().set_classes(name, classnames, template)
-        self.prompt_learner.add_class_set(name, classnames)
+        self.context.add_class_set(name, classnames)
 
     def forward(self, image: Tensor, class_set: str, labels: Tensor | None = None) -> HeadOutput:
         shift = self.meta_net(image)  # (B, w)
-        weights = self.prompt_learner(class_set, shift)  # (B, K, d)
+        weights = self.context(class_set, shift)  # (B, K, d)
         logits = self.backbone.logit_scale * torch.einsum("bd,bkd->bk", image.float(), weights.float())
         return HeadOutput(logits)

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
-from aape_lightning.heads.base import ClassificationHead, HeadOutput, zero_shot_logits
+from aape_lightning.heads.classification.base import ClassificationHead, HeadOutput, zero_shot_logits
 
 
 class CuPLHead(ClassificationHead):
