@@ -22,7 +22,7 @@ def table_config(tmp_path, tiny_clip, tiny_dataset) -> Path:
         "output": str(tmp_path / "table"),
         "extra_args": ["--model.backbone", str(tiny_clip), "--trainer.max_epochs", "1", "--trainer.accelerator",
                        "cpu", "--trainer.precision", "32-true", "--data.num_workers", "0", "--data.shots", "2",
-                       "--trainer.enable_progress_bar", "false", "--model.head.n_ctx", "4"],
+                       "--trainer.enable_progress_bar", "false", "--model.head.context.n_ctx", "4"],
     }
     path = tmp_path / "table.yaml"
     path.write_text(yaml.safe_dump(cfg))

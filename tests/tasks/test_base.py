@@ -1,0 +1,99 @@
+"""What every task shares (tasks/base.py): the loss sum and its logging, the schedule, checkpoint identity."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import lightning as L
+import pytest
+import torch
+
+from aape_lightning.core import AAPECore
+from aape_lightning.data import ClassificationDataModule, CoOpSplitReader
+from aape_lightning.heads import AAPEHead, ZeroShotHead
+from aape_lightning.tasks import ClassificationTask
+
+
+def datamodule(root, **kw) -> ClassificationDataModule:
+    kw = {"shots": 4, "batch_size": 8, "eval_batch_size": 5, "num_workers": 0, "augment": False, **kw}
+    return ClassificationDataModule(CoOpSplitReader(str(root)), **kw)
+
+
+def first_step(tiny_clip, tiny_dataset, tmp_path, optimizer=torch.optim.AdamW, **core) -> tuple[dict, dict, ClassificationTask]:
+    """Logged metrics of one training step of the AAPE head (same seed and data), the head's state before it, the model."""
+    L.seed_everything(0)
+    model = ClassificationTask(backbone=str(tiny_clip), head=partial(AAPEHead, core=partial(AAPECore, **core)),
+                               optimizer=optimizer)
+    before = {k: v.clone() for k, v in model.head.state_dict().items()}
+    trainer = L.Trainer(accelerator="cpu", max_steps=1, logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=False, limit_val_batches=0,
+                        default_root_dir=tmp_path)
+    trainer.fit(model, datamodule(tiny_dataset))
+    return {k: float(v) for k, v in trainer.logged_metrics.items()}, before, model
+
+
+def test_training_loss_is_task_plus_weighted_distill_and_aggregator(tiny_clip, tiny_dataset, tmp_path, cache_dir):
+    one, *_ = first_step(tiny_clip, tiny_dataset, tmp_path, distill_weight=1.0)
+    two, *_ = first_step(tiny_clip, tiny_dataset, tmp_path, distill_weight=2.0)
+    assert one["train/distill_loss"] > 0
+    assert two["train/distill_loss"] == pytest.approx(2 * one["train/distill_loss"], rel=1e-5)
+    assert two["train/task_loss"] == pytest.approx(one["train/task_loss"], rel=1e-6)
+    for logged in (one, two):
+        parts = logged["train/task_loss"] + logged["train/distill_loss"] + logged["train/aggregator_loss"]
+        assert logged["train/loss"] == pytest.approx(parts, rel=1e-5)
+
+
+def test_distill_kind_mse_is_twice_the_cosine_distance_on_unit_vectors(tiny_clip, tiny_dataset, tmp_path, cache_dir):
+    mse, *_ = first_step(tiny_clip, tiny_dataset, tmp_path, distill_kind="mse")
+    cos, *_ = first_step(tiny_clip, tiny_dataset, tmp_path, distill_kind="cosine")
+    assert mse["train/distill_loss"] == pytest.approx(2 * cos["train/distill_loss"], rel=1e-4)
+
+
+def test_aggregator_weight_zero_leaves_the_aggregator_untrained(tiny_clip, tiny_dataset, tmp_path, cache_dir):
+    sgd = partial(torch.optim.SGD, lr=0.5)  # no weight decay: a zero gradient changes nothing
+
+    def aggregator_moved(weight: float) -> tuple[float, bool]:
+        logged, before, model = first_step(tiny_clip, tiny_dataset, tmp_path, optimizer=sgd, aggregator_weight=weight)
+        after = model.head.state_dict()
+        moved = [k for k in after if k.startswith("core.aggregator.") and not torch.equal(before[k], after[k])]
+        return logged["train/aggregator_loss"], bool(moved)
+
+    loss, moved = aggregator_moved(0.0)
+    assert loss == 0.0 and not moved
+    loss, moved = aggregator_moved(1.0)
+    assert loss != 0.0 and moved
+
+
+def test_warmup_then_cosine_learning_rates(tiny_clip, tiny_dataset, tmp_path, cache_dir):
+    """3 base classes x 4 shots, batch 8: 2 steps per epoch, 3 epochs, the first epoch at warmup_lr."""
+    seen: list[float] = []
+
+    class Record(L.Callback):
+        def on_train_batch_start(self, trainer, *args):
+            seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    model = ClassificationTask(backbone=str(tiny_clip), optimizer=partial(torch.optim.SGD, lr=0.1),
+                               warmup_epochs=1, warmup_lr=1e-3)
+    L.Trainer(accelerator="cpu", max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
+              enable_checkpointing=False, limit_val_batches=0, callbacks=[Record()],
+              default_root_dir=tmp_path).fit(model, datamodule(tiny_dataset))
+    total, warmup = 6, 2
+    expected = [1e-3] * warmup + [0.1 * 0.5 * (1 + math.cos(math.pi * (s - warmup) / (total - warmup)))
+                                  for s in range(warmup, total)]
+    assert seen == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("chosen", ["base", "new", None])
+def test_predict_class_set_chooses_the_classes_predicted(tiny_clip, tiny_dataset, tmp_path, cache_dir, chosen):
+    sets = {"base": ["red square", "green circle", "blue triangle"],
+            "new": ["yellow square", "purple circle", "orange triangle"]}
+    model = ClassificationTask(backbone=str(tiny_clip), head=ZeroShotHead, class_sets=sets, predict_class_set=chosen)
+    dm = ClassificationDataModule(predict_dir=str(tiny_dataset / "images"), num_workers=0, eval_batch_size=16)
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    rows = trainer.predict(model, dm)
+    classes = [c for batch in rows for c in batch["class"]]
+    allowed = set(sets[chosen]) if chosen else set(sets["base"]) | set(sets["new"])
+    assert len(classes) == 6 * 16 and set(classes) <= allowed
+    if chosen is None:  # one softmax over both sets: both are predicted on this data
+        assert set(classes) & set(sets["base"]) and set(classes) & set(sets["new"])
