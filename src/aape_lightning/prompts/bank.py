@@ -62,7 +62,7 @@ def prompts_for_classes(
     is given, in which case it gets ``[fallback_template.format(name)]`` and a warning.
     An entry whose list is empty is always an error.
     """
-    from aape_lightning.core.prompt_matching import log_report, match_prompts  # imports this module
+    from aape_lightning.prompts.matching import log_report, match_prompts  # imports this module
 
     result = match_prompts(bank, classnames, source=source, fallback_template=fallback_template)
     log_report(result.report)

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from aape_lightning.core import prompts_for_classes, read_prompt_file
 from aape_lightning.errors import PromptBankError
+from aape_lightning.prompts.bank import prompts_for_classes, read_prompt_file
 
 
 def write(tmp_path, text):

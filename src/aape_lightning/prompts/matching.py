@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aape_lightning.core.prompt_bank import no_duplicate_keys, read_prompt_file
 from aape_lightning.errors import PromptBankError
+from aape_lightning.prompts.bank import no_duplicate_keys, read_prompt_file
 
 log = logging.getLogger(__name__)
 

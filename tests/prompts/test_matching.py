@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from aape_lightning.core import prompt_matching as pm
-from aape_lightning.core import prompts_for_classes
-from aape_lightning.core.prompt_matching import match_prompts, resolve_prompts
 from aape_lightning.errors import PromptBankError
+from aape_lightning.prompts import matching as pm
+from aape_lightning.prompts.bank import prompts_for_classes
+from aape_lightning.prompts.matching import match_prompts, resolve_prompts
 
 
 def write_json(path, data):
@@ -98,7 +98,7 @@ def test_duplicate_class_names_keyed_by_index(no_encoder):
 def test_fallback_template_warns_and_reports(tmp_path, caplog):
     bank = write_json(tmp_path / "bank.json", {"car": ["a car."], "banana": ["a banana."]})
     report = tmp_path / "report.json"
-    with caplog.at_level(logging.WARNING, logger="aape_lightning.core.prompt_matching"):
+    with caplog.at_level(logging.WARNING, logger="aape_lightning.prompts.matching"):
         out = resolve_prompts(bank, ["banana", "automobile"], fallback_template="a photo of a {}.", report_path=report)
     assert out == [["a banana."], ["a photo of a automobile."]]
     assert "use the template instead of prompts" in caplog.text and "'automobile'" in caplog.text
@@ -147,7 +147,7 @@ def test_dedup_drops_near_duplicates_keeps_distinct(tmp_path):
 def test_report_counts_and_log(tmp_path, caplog, no_encoder):
     bank = write_json(tmp_path / "bank.json", {"Red_Square": ["a"], "cat": ["c"], "unused": ["u"]})
     report = tmp_path / "r.json"
-    with caplog.at_level(logging.INFO, logger="aape_lightning.core.prompt_matching"):
+    with caplog.at_level(logging.INFO, logger="aape_lightning.prompts.matching"):
         resolve_prompts(bank, ["red square", "cat"], report_path=report)
     data = json.loads(report.read_text())
     assert data["bank"] == str(bank) and data["num_classes"] == 2 and data["dedup"] is None
