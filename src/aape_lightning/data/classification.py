@@ -25,7 +25,7 @@ from aape_lightning.data.protocols import (
 from aape_lightning.data.readers import IMAGE_SUFFIXES, DatasetReader
 from aape_lightning.data.transforms import clip_transform
 from aape_lightning.errors import DataError
-from aape_lightning.prompts.matching import resolve_prompts
+from aape_lightning.prompts.resolve import resolve_prompts
 
 log = logging.getLogger(__name__)
 
