@@ -29,7 +29,7 @@ PLUGIN_PACKAGES = ("aape_lightning.tasks", "aape_lightning.heads", "aape_lightni
 EXTRA_COMMANDS: dict[str, str] = {
     "table": "aape_lightning.experiments.table:table_main",
     "demo": "aape_lightning.demo.cli:demo_main",
-    "prompts": "aape_lightning.prompts.prompts_cli:prompts_main",
+    "prompts": "aape_lightning.prompts.cli:prompts_main",
     "data": "aape_lightning.data.data_cli:data_main",
 }
 

@@ -6,13 +6,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from aape_lightning.core import read_prompt_file
 from aape_lightning.prompts import (
     OpenAIBackend,
     clean_answer,
     clean_answers,
     prompts_main,
     read_class_list,
+    read_prompt_file,
     render_question,
 )
 from aape_lightning.prompts.generate import item_seed

@@ -17,7 +17,7 @@ from aape_lightning.backbones.clip_loader import (
     default_cache_dir,
     resolve_backbone,
 )
-from aape_lightning.core.prompt_cache import PromptCache
+from aape_lightning.backbones.text_cache import TextFeatureCache
 
 
 class FrozenCLIP(nn.Module):
@@ -33,7 +33,7 @@ class FrozenCLIP(nn.Module):
         self.model = model.float().eval()
         self.model.requires_grad_(False)
         self.spec = spec
-        self.text_cache = PromptCache(self.encode_text, key=spec.sha256[:24], cache_dir=cache_dir)
+        self.text_cache = TextFeatureCache(self.encode_text, key=spec.sha256[:24], cache_dir=cache_dir)
         self._image_cache: dict[str, Tensor] = {}
         self._register_state_dict_hook(_drop_backbone_weights)
         self._register_load_state_dict_pre_hook(_remember_prefix, with_module=True)
@@ -41,7 +41,7 @@ class FrozenCLIP(nn.Module):
 
     @classmethod
     def load(cls, name_or_path: str, cache_dir: str | Path | None = None) -> FrozenCLIP:
-        """Resolve ``name_or_path`` (see ``resolve_backbone``); prompt embeddings cache under ``cache_dir``."""
+        """Resolve ``name_or_path`` (see ``resolve_backbone``); text embeddings cache under ``cache_dir``."""
         cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         model, spec = resolve_backbone(name_or_path, cache_dir)
         return cls(model, spec, cache_dir)
@@ -120,7 +120,7 @@ class FrozenCLIP(nn.Module):
         return torch.cat(out) if out else torch.empty(0, self.embed_dim, device=self.device)
 
     def text_features(self, texts: list[str]) -> Tensor:
-        """Like ``encode_text`` but each unique text is encoded once per backbone, ever (see PromptCache)."""
+        """Like ``encode_text`` but each unique text is encoded once per backbone, ever (see TextFeatureCache)."""
         return self.text_cache(texts, device=self.device, writer=rank_zero_only.rank == 0)
 
     def embed_tokens(self, tokens: Tensor) -> Tensor:

@@ -11,7 +11,6 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from aape_lightning.backbones.clip_loader import default_cache_dir
-from aape_lightning.core.prompt_matching import resolve_prompts
 from aape_lightning.data.eval_sampler import UnpaddedDistributedSampler
 from aape_lightning.data.image_dataset import ImageDataset, collate_skipping
 from aape_lightning.data.items import DatasetSplits, Item
@@ -26,6 +25,7 @@ from aape_lightning.data.protocols import (
 from aape_lightning.data.readers import IMAGE_SUFFIXES, DatasetReader
 from aape_lightning.data.transforms import clip_transform
 from aape_lightning.errors import DataError
+from aape_lightning.prompts.resolve import resolve_prompts
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aape_lightning.core.prompt_bank import read_prompt_file
 from aape_lightning.errors import ClassListError
 from aape_lightning.prompts.backends import Backend, GenerationError
+from aape_lightning.prompts.bank import read_prompt_file
 from aape_lightning.prompts.cleaning import clean_answers
 from aape_lightning.prompts.questions import DEFAULT_QUESTIONS, check_questions, render_question
 

@@ -13,10 +13,10 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
-from aape_lightning.core.prompt_bank import pad_prompt_embeddings
 from aape_lightning.errors import CheckpointMismatchError
 from aape_lightning.heads.classification import AAPEHead, ClassificationHead
 from aape_lightning.metrics.harmonic_mean import harmonic_mean
+from aape_lightning.prompts.bank import pad_prompt_embeddings
 from aape_lightning.tasks.base import FrozenBackboneTask
 
 log = logging.getLogger(__name__)

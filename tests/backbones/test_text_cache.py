@@ -1,6 +1,6 @@
 import torch
 
-from aape_lightning.core import PromptCache
+from aape_lightning.backbones import TextFeatureCache
 
 
 class CountingEncoder:
@@ -14,21 +14,21 @@ class CountingEncoder:
 
 def test_each_unique_text_is_encoded_once_and_persisted(tmp_path):
     enc = CountingEncoder()
-    cache = PromptCache(enc, key="abc", cache_dir=tmp_path)
+    cache = TextFeatureCache(enc, key="abc", cache_dir=tmp_path)
     out = cache(["aa", "b", "aa"])
     assert out[:, 0].tolist() == [2, 1, 2]
     cache(["b", "ccc"])
     assert enc.seen == ["aa", "b", "ccc"]
     # a new process (new cache object) reads from disk and encodes nothing
     enc2 = CountingEncoder()
-    assert PromptCache(enc2, key="abc", cache_dir=tmp_path)(["ccc", "aa"])[:, 0].tolist() == [3, 2]
+    assert TextFeatureCache(enc2, key="abc", cache_dir=tmp_path)(["ccc", "aa"])[:, 0].tolist() == [3, 2]
     assert enc2.seen == []
 
 
 def test_other_backbone_key_does_not_reuse(tmp_path):
-    PromptCache(CountingEncoder(), key="one", cache_dir=tmp_path)(["x"])
+    TextFeatureCache(CountingEncoder(), key="one", cache_dir=tmp_path)(["x"])
     enc = CountingEncoder()
-    PromptCache(enc, key="two", cache_dir=tmp_path)(["x"])
+    TextFeatureCache(enc, key="two", cache_dir=tmp_path)(["x"])
     assert enc.seen == ["x"]
 
 
@@ -36,5 +36,5 @@ def test_corrupt_cache_is_rebuilt(tmp_path):
     (tmp_path / "text_features").mkdir()
     (tmp_path / "text_features" / "k.pt").write_bytes(b"garbage")
     enc = CountingEncoder()
-    assert PromptCache(enc, key="k", cache_dir=tmp_path)(["x"]).shape == (1, 4)
+    assert TextFeatureCache(enc, key="k", cache_dir=tmp_path)(["x"]).shape == (1, 4)
     assert enc.seen == ["x"]

@@ -1,4 +1,4 @@
-"""Encode each unique prompt once: in memory, and on disk keyed by backbone hash + text."""
+"""Encode each unique text once per backbone: in memory, and on disk keyed by backbone hash + text."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from torch import Tensor
 log = logging.getLogger(__name__)
 
 
-class PromptCache:
+class TextFeatureCache:
     """Maps text -> frozen embedding; misses are encoded in one batch and appended to disk.
 
     The file name carries the backbone's content hash, so another backbone (or a changed
@@ -36,7 +36,7 @@ class PromptCache:
             stored = torch.load(self.path, map_location="cpu", weights_only=True)
             self._memory.update(zip(stored["texts"], stored["features"]))
         except Exception as err:  # a broken cache is rebuilt, never trusted
-            log.warning("ignoring unreadable prompt cache %s (%s); it will be rewritten", self.path, err)
+            log.warning("ignoring unreadable text-feature cache %s (%s); it will be rewritten", self.path, err)
 
     def _save(self, writer: bool) -> None:
         if self.path is None or not writer:
@@ -58,6 +58,6 @@ class PromptCache:
             feats = self.encode(todo).detach().float().cpu()  # (len(todo), d)
             self._memory.update(zip(todo, feats))
             self._save(writer)
-            log.debug("encoded %d new prompts", len(todo))
+            log.debug("encoded %d new texts", len(todo))
         out = torch.stack([self._memory[t] for t in texts]) if texts else torch.empty(0)
         return out.to(device) if device is not None else out

@@ -1,0 +1,35 @@
+"""Looser and looser spellings of a class name, so bank keys and dataset names can meet.
+
+Each level maps a name to a key; two names match at a level when their keys are equal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+_SEPARATORS = re.compile(r"[_\-\s]+")
+_QUALIFIER_MARKS = re.compile(r"[()\[\]/,]")
+
+
+def normalise_name(name: str) -> str:
+    """Lower case, ``_`` and ``-`` as spaces, single spaces: "Red_Square " -> "red square"."""
+    return " ".join(_SEPARATORS.sub(" ", name).lower().split())
+
+
+def word_order_key(name: str) -> str:
+    """The sorted word multiset, so "AM General Hummer SUV 2000" = "2000 AM General Hummer SUV"."""
+    return " ".join(sorted(normalise_name(name).split()))
+
+
+def qualifier_key(name: str) -> str:
+    """Words without brackets/slashes, sorted: "apartment building (outdoor)" = "apartment_building/outdoor"."""
+    return word_order_key(_QUALIFIER_MARKS.sub(" ", name))
+
+
+LEVELS: tuple[tuple[str, Callable[[str], str]], ...] = (
+    ("normalised", normalise_name),
+    ("word-order", word_order_key),
+    ("qualifier", qualifier_key),
+)
+"""The loose matching levels after an exact match, loosest last, as (method name, key function)."""
