@@ -27,6 +27,10 @@ class PromptBankError(UserError):
     """A prompt bank that does not fit the classes; the message names the file and the fix."""
 
 
+class SentenceEncoderUnavailable(PromptBankError):
+    """sentence-transformers or its model cannot be loaded; the message says what to install."""
+
+
 class TableError(UserError):
     """A table configuration that cannot run; the message says which entry and what to do."""
 
@@ -46,6 +50,7 @@ __all__ = [
     "DataError",
     "PromptBankError",
     "QuestionsError",
+    "SentenceEncoderUnavailable",
     "TableError",
     "UserError",
 ]

@@ -38,20 +38,24 @@ def test_fit_writes_checkpoint_without_clip_weights_and_run_records(trained):
     assert len(sample["train"]) == 6 * 4
 
 
-def test_test_from_checkpoint_prints_base_new_h(trained):
+@pytest.fixture(scope="module")
+def tested(trained) -> dict[str, float]:
+    """``aape test`` of the trained checkpoint with its config, single process."""
     out = run_aape(["test", "--config", str(trained["cfg"]), "--ckpt_path", str(trained["ckpt"])], trained["tmp"] / "cache")
     assert out.returncode == 0, out.stderr[-3000:]
-    res = parse_test_line(out.stdout)
-    assert set(res) == {"base", "new", "H"}
-    assert res["H"] == pytest.approx(2 * res["base"] * res["new"] / (res["base"] + res["new"]), abs=0.02)
-    trained["single"] = res
+    return parse_test_line(out.stdout)
 
 
-def test_test_from_checkpoint_alone_reuses_training_data_settings(trained):
+def test_test_from_checkpoint_prints_base_new_h(tested):
+    assert set(tested) == {"base", "new", "H"}
+    assert tested["H"] == pytest.approx(2 * tested["base"] * tested["new"] / (tested["base"] + tested["new"]), abs=0.02)
+
+
+def test_test_from_checkpoint_alone_reuses_training_data_settings(trained, tested):
     out = run_aape(["test", "--ckpt_path", str(trained["ckpt"]), "--trainer.default_root_dir", str(trained["tmp"] / "t")],
                    trained["tmp"] / "cache")
     assert out.returncode == 0, out.stderr[-3000:]
-    assert parse_test_line(out.stdout) == trained["single"]
+    assert parse_test_line(out.stdout) == tested
 
 
 def test_predict_from_checkpoint_alone_without_prompt_bank(trained, tmp_path):
@@ -74,13 +78,12 @@ def test_predict_from_checkpoint_alone_without_prompt_bank(trained, tmp_path):
     assert all(r["class"] in known and 0 < float(r["probability"]) <= 1 for r in rows)
 
 
-def test_ddp_test_counts_each_sample_once(trained):
+def test_ddp_test_counts_each_sample_once(trained, tested):
     """2 gloo processes on 15 test images per set: padding would add a duplicate and shift accuracy."""
     args = ["test", "--config", str(trained["cfg"]), "--ckpt_path", str(trained["ckpt"])]
-    single = parse_test_line(run_aape(args, trained["tmp"] / "cache").stdout)
     ddp = run_aape(args + ["--trainer.strategy", "ddp", "--trainer.devices", "2"], trained["tmp"] / "cache")
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    assert parse_test_line(ddp.stdout) == single
+    assert parse_test_line(ddp.stdout) == tested
 
 
 def test_ddp_fit_bf16_through_the_cli(trained, tmp_path):

