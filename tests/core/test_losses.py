@@ -1,13 +1,40 @@
 import torch
 import torch.nn.functional as F
 
-from aape_lightning.core import AAPECore, clip_reward_loss, distillation_loss
+from aape_lightning.core import AAPECore, distillation_loss
+from aape_lightning.core.losses import clip_score_loss, contrastive_loss
 
 
-def test_clip_reward_prefers_matching_pairs():
+def test_contrastive_prefers_matching_pairs():
     x = F.normalize(torch.randn(8, 16), dim=-1)
     scale = torch.tensor(100.0)
-    assert clip_reward_loss(x, x, scale) < clip_reward_loss(x, x.roll(1, 0), scale)
+    assert contrastive_loss(x, x, scale) < contrastive_loss(x, x.roll(1, 0), scale)
+
+
+def test_clip_score_is_the_negated_clipped_cosine():
+    g = torch.Generator().manual_seed(0)
+    x, a = torch.randn(6, 16, generator=g), torch.randn(6, 16, generator=g)
+    naive = -(2.5 * (F.normalize(x, dim=-1) * F.normalize(a, dim=-1)).sum(-1).clamp(min=0)).mean()
+    assert torch.isclose(clip_score_loss(x, a), naive, atol=1e-6)
+    assert torch.isclose(clip_score_loss(x, a, scale=5.0), 2 * clip_score_loss(x, a), atol=1e-6)
+
+
+def test_clip_score_higher_cosine_lower_loss():
+    x = F.normalize(torch.randn(4, 16), dim=-1)
+    noise = F.normalize(torch.randn(4, 16), dim=-1)
+    near, far = x + 0.1 * noise, x + 2.0 * noise
+    assert clip_score_loss(x, x) < clip_score_loss(x, near) < clip_score_loss(x, far)
+    assert torch.isclose(clip_score_loss(x, x), torch.tensor(-2.5))
+
+
+def test_clip_score_ignores_negative_cosines():
+    x = F.normalize(torch.randn(2, 16), dim=-1)
+    a = torch.stack([x[0] + 0.3 * torch.randn(16), -x[1]]).requires_grad_(True)  # cos > 0, cos = -1
+    loss = clip_score_loss(x, a)
+    only_first = -(2.5 * F.cosine_similarity(x[:1], a[:1].detach(), dim=-1)).sum() / 2
+    assert torch.isclose(loss, only_first)
+    loss.backward()
+    assert a.grad[0].abs().sum() > 0 and torch.all(a.grad[1] == 0)
 
 
 def test_distillation_kinds():

@@ -1,4 +1,4 @@
-"""AAPE's two losses: the aggregator's CLIP reward and the generator's distillation."""
+"""AAPE's losses: the aggregator's CLIP reward, a contrastive alternative, and distillation."""
 
 from __future__ import annotations
 
@@ -9,11 +9,29 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def clip_reward_loss(image: Tensor, aggregated: Tensor, logit_scale: Tensor) -> Tensor:
-    """Symmetric InfoNCE between f(x_i) and p_a(x_j) over the batch, temperature tau."""
+def clip_score_loss(image: Tensor, aggregated: Tensor, scale: float = 2.5) -> Tensor:
+    """The paper's aggregator reward, negated: ``-mean(scale * max(cos(x, p^a), 0))``.
+
+    CLIP-S of CLIPScore (w = 2.5); minimising this maximises the reward. A pair whose cosine
+    is negative contributes 0 and no gradient. O(B d).
+    """
+    cos = F.cosine_similarity(image.float(), aggregated.float(), dim=-1)  # (B,)
+    return -(scale * cos.clamp(min=0)).mean()
+
+
+def contrastive_loss(image: Tensor, aggregated: Tensor, logit_scale: Tensor) -> Tensor:
+    """Symmetric InfoNCE between f(x_i) and p^a(x_j) over the batch, at CLIP's logit scale.
+
+    Unlike the CLIP-S reward it also pushes p^a away from the other images of the batch.
+    """
     logits = logit_scale * image.float() @ aggregated.float().t()  # (B, B)
     target = torch.arange(logits.shape[0], device=logits.device)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+
+
+# Old name of contrastive_loss, kept only until core/aape.py and core/__init__.py import the new
+# names; remove it then.
+clip_reward_loss = contrastive_loss
 
 
 def distillation_loss(aape: Tensor, target: Tensor, kind: Literal["mse", "cosine"] = "mse") -> Tensor:
