@@ -9,7 +9,7 @@ from aape_lightning.core.aggregator import (
     RandomAggregator,
 )
 from aape_lightning.core.generator import Generator
-from aape_lightning.core.losses import clip_reward_loss, distillation_loss
+from aape_lightning.core.losses import clip_score_loss, contrastive_loss, distillation_loss
 
 __all__ = [
     "AAPECore",
@@ -20,6 +20,7 @@ __all__ = [
     "MLPAggregator",
     "MeanAggregator",
     "RandomAggregator",
-    "clip_reward_loss",
+    "clip_score_loss",
+    "contrastive_loss",
     "distillation_loss",
 ]

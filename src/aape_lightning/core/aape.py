@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from aape_lightning.core.aggregator import Aggregator, AttentionAggregator
 from aape_lightning.core.generator import Generator
-from aape_lightning.core.losses import clip_reward_loss, distillation_loss
+from aape_lightning.core.losses import clip_score_loss, contrastive_loss, distillation_loss
 
 
 @dataclass
@@ -27,12 +27,17 @@ class AAPECore(nn.Module):
 
     Args:
         dim: embedding width d (set by the task from the backbone).
-        aggregator: how prompts are summarised (called with ``dim``); default attention.
-        generator: h (called with ``dim``); default a bottleneck MLP.
-        distill_weight: lambda in L = L_task + lambda * L_distill + L_agg.
-        distill_kind: "mse" on unit vectors, or "cosine" distance.
-        distill_to_aggregator: let L_distill's gradient reach the aggregator (default: stop-grad).
-        aggregator_weight: weight of the CLIP-reward loss (1.0 in the paper).
+        aggregator: how prompts are summarised into p^a (called with ``dim``); default the paper's
+            one attention layer over [q ; P].
+        generator: h, the AAPE generator kept at inference (called with ``dim``); default d -> 32 -> d.
+        distill_weight: lambda in L = L_task + lambda * L_distill + L_agg (paper: 5, robust in [3, 9]).
+        distill_kind: "mse" ``||h(x) - p^a||^2`` on unit vectors (the paper's), or "cosine" distance.
+        distill_to_aggregator: let L_distill's gradient reach the aggregator (default: stop-grad,
+            the aggregator learns from its reward only).
+        aggregator_weight: weight of the aggregator's reward loss.
+        aggregator_loss: "clip_score", the paper's reward ``s * max(cos(x, p^a), 0)`` (maximised), or
+            "contrastive", a symmetric InfoNCE between images and their p^a over the batch.
+        reward_scale: ``s`` of the CLIP-score reward (the paper gives none; CLIPScore's 2.5).
     """
 
     def __init__(
@@ -40,10 +45,12 @@ class AAPECore(nn.Module):
         dim: int,
         aggregator: Callable[[int], Aggregator] = AttentionAggregator,
         generator: Callable[[int], Generator] = Generator,
-        distill_weight: float = 1.0,
+        distill_weight: float = 5.0,
         distill_kind: Literal["mse", "cosine"] = "mse",
         distill_to_aggregator: bool = False,
         aggregator_weight: float = 1.0,
+        aggregator_loss: Literal["clip_score", "contrastive"] = "clip_score",
+        reward_scale: float = 2.5,
     ) -> None:
         super().__init__()
         self.aggregator = aggregator(dim)
@@ -52,6 +59,9 @@ class AAPECore(nn.Module):
         self.distill_kind = distill_kind
         self.distill_to_aggregator = distill_to_aggregator
         self.aggregator_weight = aggregator_weight
+        if aggregator_loss not in ("clip_score", "contrastive"):
+            raise ValueError(f"AAPECore: aggregator_loss {aggregator_loss!r} is not one of 'clip_score', 'contrastive'")
+        self.aggregator_loss, self.reward_scale = aggregator_loss, reward_scale
 
     def forward(
         self, image: Tensor, logit_scale: Tensor, prompts: Tensor | None = None, mask: Tensor | None = None
@@ -66,5 +76,9 @@ class AAPECore(nn.Module):
         target = aggregated if self.distill_to_aggregator else aggregated.detach()
         losses = {"distill": self.distill_weight * distillation_loss(aape, target, self.distill_kind)}
         if any(p.requires_grad for p in self.aggregator.parameters()):
-            losses["aggregator"] = self.aggregator_weight * clip_reward_loss(image, aggregated, logit_scale)
+            if self.aggregator_loss == "clip_score":
+                reward = clip_score_loss(image, aggregated, self.reward_scale)
+            else:
+                reward = contrastive_loss(image, aggregated, logit_scale)
+            losses["aggregator"] = self.aggregator_weight * reward
         return AAPEOutput(aape=aape, aggregated=aggregated, losses=losses)

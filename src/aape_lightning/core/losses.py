@@ -29,11 +29,6 @@ def contrastive_loss(image: Tensor, aggregated: Tensor, logit_scale: Tensor) -> 
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
 
 
-# Old name of contrastive_loss, kept only until core/aape.py and core/__init__.py import the new
-# names; remove it then.
-clip_reward_loss = contrastive_loss
-
-
 def distillation_loss(aape: Tensor, target: Tensor, kind: Literal["mse", "cosine"] = "mse") -> Tensor:
     """|| p(x) - p_a(x) ||^2 summed over d, averaged over the batch (or 1 - cos)."""
     if kind == "mse":

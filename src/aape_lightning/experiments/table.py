@@ -39,25 +39,39 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def format_table(results: dict[str, dict[str, list[dict[str, float]]]], seeds: list[int]) -> str:
-    """Markdown: a row per method, base / new / H (mean ± std over seeds) per dataset and averaged."""
+    """Markdown: a row per method, base / new / H (mean ± std over seeds) per dataset, then the means.
+
+    The last columns average the datasets: base, new, H with the std over seeds of each seed's
+    mean H, and, for heads that report it, new-class accuracy with h(x) shuffled (the shuffle test).
+    """
     datasets = sorted({d for per in results.values() for d in per})
     metrics = ["base", "new", "H"]
-    header = "| method | " + " | ".join(f"{d} {m}" for d in [*datasets, "mean"] for m in metrics) + " |"
+    header = ("| method | " + " | ".join(f"{d} {m}" for d in datasets for m in metrics)
+              + " | mean base | mean new | mean H | mean new, h shuffled |")
     lines = [f"seeds: {seeds}; accuracy in %, mean ± std over seeds", "", header,
-             "|" + "---|" * (1 + 3 * (len(datasets) + 1))]
+             "|" + "---|" * (1 + 3 * len(datasets) + 4)]
     for method, per in results.items():
-        cells, means = [], {m: [] for m in metrics}
+        cells, means = [], {m: [] for m in [*metrics, "new_shuffled"]}
         for dataset in datasets:
             runs = per.get(dataset, [])
-            for m in metrics:
+            for m in means:
                 vals = [r[m] for r in runs if m in r]
                 if vals:
                     mean, std = _mean_std(vals)
                     means[m].append(mean)
-                    cells.append(f"{mean:.2f} ± {std:.2f}")
-                else:
+                    if m in metrics:
+                        cells.append(f"{mean:.2f} ± {std:.2f}")
+                elif m in metrics:
                     cells.append("—")
-        cells += [f"{sum(v) / len(v):.2f}" if len(v) == len(datasets) else "—" for v in means.values()]
+        complete = {m: len(v) == len(datasets) for m, v in means.items()}
+        cells += [f"{sum(means[m]) / len(datasets):.2f}" if complete[m] else "—" for m in ("base", "new")]
+        per_seed_h = [[r["H"] for r in per.get(d, []) if "H" in r] for d in datasets]
+        if complete["H"] and len({len(h) for h in per_seed_h}) == 1:
+            mean_h, std_h = _mean_std([sum(col) / len(col) for col in zip(*per_seed_h)])
+            cells.append(f"{mean_h:.2f} ± {std_h:.2f}")
+        else:
+            cells.append("—")
+        cells.append(f"{sum(means['new_shuffled']) / len(datasets):.2f}" if complete["new_shuffled"] else "—")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

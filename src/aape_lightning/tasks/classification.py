@@ -93,7 +93,8 @@ class ClassificationTask(FrozenBackboneTask):
             self.head.set_classes(name, names, template)
         self.train_set = getattr(dm, "train_set", next(iter(class_sets)))
         self.metrics = nn.ModuleDict(
-            {name: MulticlassAccuracy(num_classes=len(names), average="micro") for name, names in class_sets.items()}
+            {f"{name}{suffix}": MulticlassAccuracy(num_classes=len(names), average="micro")
+             for name, names in class_sets.items() for suffix in ["", *(f"_{d}" for d in self.head.diagnostics)]}
         )
 
     def _load_prompts(self, sets: list[str]) -> None:
@@ -156,11 +157,14 @@ class ClassificationTask(FrozenBackboneTask):
         task_loss = F.cross_entropy(out.logits, batch["label"])
         return self.training_loss(task_loss, out.losses, batch_size=batch["label"].shape[0])
 
-    def _evaluate(self, batch: dict, class_set: str) -> None:
+    def _evaluate(self, batch: dict, class_set: str, diagnose: bool = False) -> None:
         if self._count_skipped(batch, "eval"):
             return
-        logits = self.head(self.image_features(batch), class_set).logits
-        self.metrics[class_set].update(logits, batch["label"])
+        features = self.image_features(batch)
+        self.metrics[class_set].update(self.head(features, class_set).logits, batch["label"])
+        if diagnose:
+            for name, logits in self.head.diagnostic_logits(features, class_set).items():
+                self.metrics[f"{class_set}_{name}"].update(logits, batch["label"])
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._evaluate(batch, self.train_set)
@@ -168,7 +172,7 @@ class ClassificationTask(FrozenBackboneTask):
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         name = self.trainer.datamodule.test_sets[dataloader_idx]
         if self.head.supports(name):
-            self._evaluate(batch, name)
+            self._evaluate(batch, name, diagnose=True)
 
     def _log_accuracies(self, stage: str, names: list[str]) -> dict[str, float]:
         """Compute synced accuracies (each sample counted once across ranks), in percent."""
@@ -190,7 +194,8 @@ class ClassificationTask(FrozenBackboneTask):
         skipped = sorted(set(self.trainer.datamodule.test_sets) - set(sets))
         if skipped:
             log.warning("%s cannot score class sets %s; they are left out", type(self.head).__name__, skipped)
-        self.test_results = self._log_accuracies("test", sets)
+        diagnosed = [f"{name}_{d}" for name in sets for d in self.head.diagnostics]
+        self.test_results = self._log_accuracies("test", sets + diagnosed)
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         if "image" not in batch:

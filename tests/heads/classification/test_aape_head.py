@@ -20,9 +20,10 @@ def images(n=6, seed=0):
     return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("fusion", ["feature", "modulate"])
-def test_feature_fusion_equals_zero_shot_at_step_0(backbone, fusion):
-    zs, aape = ZeroShotHead(backbone), AAPEHead(backbone, fusion=fusion)
+@pytest.mark.parametrize("fusion", ["concat", "feature", "modulate"])
+def test_fusion_equals_zero_shot_at_step_0(backbone, fusion):
+    """concat with residual (the default), feature and modulate all start exactly at zero-shot CLIP."""
+    zs, aape = ZeroShotHead(backbone), AAPEHead(backbone, fusion=fusion, residual=True)
     for head in (zs, aape):
         head.set_classes("all", CLASSES, "a photo of a {}.")
     f = backbone.encode_image(images())
@@ -51,10 +52,11 @@ def one_step(backbone, head, labels):
     return before, clip_before, grads
 
 
-@pytest.mark.parametrize("fusion", ["feature", "modulate", "token"])
-def test_one_step_trains_head_not_clip(backbone, fusion):
+@pytest.mark.parametrize(("fusion", "residual"), [("concat", True), ("concat", False), ("proxy", True),
+                                                  ("feature", True), ("modulate", True), ("token", True)])
+def test_one_step_trains_head_not_clip(backbone, fusion, residual):
     torch.manual_seed(0)
-    head = AAPEHead(backbone, fusion=fusion)
+    head = AAPEHead(backbone, fusion=fusion, residual=residual)
     labels = torch.tensor([0, 1, 2, 3, 0, 1])
     before, clip_before, grads = one_step(backbone, head, labels)
     for k, v in backbone.model.state_dict().items():
@@ -62,8 +64,46 @@ def test_one_step_trains_head_not_clip(backbone, fusion):
     changed = {k for k, v in head.named_parameters() if not torch.equal(v, before[k])}
     assert any(k.startswith("core.aggregator.") for k in changed)
     assert any(k.startswith("core.generator.") for k in changed)
-    fusion_params = {"feature": "aape_proj.weight", "modulate": "aape_proj.weight", "token": "to_tokens.weight"}[fusion]
-    assert fusion_params in changed
+    fusion_params = {"concat": ["concat.out.weight"], "proxy": [], "feature": ["aape_proj.weight"],
+                     "modulate": ["aape_proj.weight"], "token": ["to_tokens.weight"]}[fusion]
+    if fusion == "concat" and not residual:  # no zero-initialised layer: g's first layer moves at once
+        fusion_params += ["concat.class_in.weight", "concat.aape_in.weight"]
+    assert set(fusion_params) <= changed
+
+
+def test_residual_concat_reads_h_from_the_second_step(backbone):
+    """g's last layer starts at zero, so its first layer (and h through it) only learn once it moved."""
+    torch.manual_seed(0)
+    head = AAPEHead(backbone, fusion="concat", residual=True)
+    labels = torch.tensor([0, 1, 2, 3, 0, 1])
+    one_step(backbone, head, labels)
+    before, _, grads = one_step(backbone, head, labels)
+    assert grads["concat.class_in.weight"].abs().sum() > 0 and grads["concat.aape_in.weight"].abs().sum() > 0
+
+
+def test_proxy_fusion_scores_h_against_the_class_features(backbone):
+    torch.manual_seed(0)
+    head = AAPEHead(backbone, fusion="proxy")
+    head.set_classes("all", CLASSES, "a photo of a {}.")
+    f = backbone.encode_image(images())
+    expected = backbone.logit_scale * head.core.generator(f) @ head.class_features("all").t()
+    assert torch.allclose(head(f, "all").logits, expected, atol=1e-5)
+
+
+def test_shuffle_diagnostic_uses_another_images_h(backbone):
+    """The shuffle test scores each image with the h of the image half a batch away."""
+    torch.manual_seed(0)
+    head = AAPEHead(backbone, fusion="concat", residual=False)
+    head.set_classes("all", CLASSES, "a photo of a {}.")
+    f = backbone.encode_image(images())
+    h = head.core.generator(f)
+    shuffled = head.diagnostic_logits(f, "all")["shuffled"]
+    assert torch.allclose(shuffled, head.logits(f, h.roll(3, dims=0), "all"), atol=1e-6)
+    assert not torch.allclose(shuffled, head(f, "all").logits, atol=1e-3)  # this head reads h(x)
+    linear = AAPEHead(backbone, fusion="feature")  # P2 = 0 at start: h(x) is ignored
+    linear.set_classes("all", CLASSES, "a photo of a {}.")
+    assert torch.allclose(linear.diagnostic_logits(f, "all")["shuffled"], linear(f, "all").logits, atol=1e-6)
+    assert linear.diagnostic_logits(f[:1], "all") == {}
 
 
 def test_distillation_target_gets_no_gradient_by_default(backbone):

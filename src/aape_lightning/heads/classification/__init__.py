@@ -3,6 +3,7 @@
 from aape_lightning.heads.classification.aape import AAPEHead
 from aape_lightning.heads.classification.base import ClassificationHead, HeadOutput, zero_shot_logits
 from aape_lightning.heads.classification.cocoop import CoCoOpHead
+from aape_lightning.heads.classification.concat_fusion import ConcatFusion
 from aape_lightning.heads.classification.coop import CoOpHead
 from aape_lightning.heads.classification.cupl import CuPLHead
 from aape_lightning.heads.classification.kgcoop import KgCoOpHead
@@ -15,6 +16,7 @@ __all__ = [
     "ClassificationHead",
     "CoCoOpHead",
     "CoOpHead",
+    "ConcatFusion",
     "ContextOptions",
     "CuPLHead",
     "HeadOutput",

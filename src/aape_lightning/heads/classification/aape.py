@@ -1,4 +1,4 @@
-"""The AAPE head: class weights conditioned on the image through its AAPE p(x).
+"""The AAPE head: class weights conditioned on the image through its AAPE h(x).
 
 Training adds the core's losses (aggregator reward, distillation) using the prompts of each
 image's class; inference needs only the generator and the fusion below, no prompt bank.
@@ -14,37 +14,54 @@ from torch import Tensor, nn
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
 from aape_lightning.core.aape import AAPECore
-from aape_lightning.heads.classification.base import ClassificationHead, HeadOutput
+from aape_lightning.heads.classification.base import ClassificationHead, HeadOutput, zero_shot_logits
+from aape_lightning.heads.classification.concat_fusion import ConcatFusion
+
+FUSIONS = ("concat", "proxy", "feature", "modulate", "token")
 
 
 class AAPEHead(ClassificationHead):
-    """AAPE combined with the class template, projected into classification weights.
+    """Class weights from the class template's feature w_k and the image's AAPE h(x).
 
     Args:
         backbone: the frozen CLIP (given by the task).
-        fusion: "feature": ``w_k(x) = normalise(P1 c_k + P2 p(x))`` with ``P1 = I, P2 = 0`` at
-            start, so step 0 is zero-shot CLIP exactly and the text encoder never runs per image;
-            "token": ``p(x)`` projected to soft tokens placed before the template, the text encoder
-            runs per (image, class) as in CoCoOp (costly).
+        fusion: "concat" (the paper's): ``w_k(x) = g([w_k ; h(x)])`` with a ReLU in ``g``, logits
+            ``tau * cos(x, w_k(x))``, computed without forming (B, K, d) (see ``ConcatFusion``);
+            "proxy" (the paper's h(x)-only ablation): ``tau * cos(h(x), w_k)``. Ablations kept for
+            comparison: "feature" ``normalise(P1 w_k + P2 h(x))`` and "modulate"
+            ``normalise(P1 w_k + (P2 h(x)) * w_k)``, both linear in h(x) (the paper warns a linear
+            fusion lets the classifier ignore h(x)); "token": h(x) as soft tokens before the
+            template, the text encoder run per (image, class) as in CoCoOp (costly).
+        hidden: ``g``'s hidden width for "concat" (32 matches the paper's 82k parameters at d = 512);
+            None: the literal one-layer ``relu(W [w_k ; h(x)] + b)``.
+        residual: "concat" as ``w_k + g([w_k ; h(x)])`` with g's last layer zero-initialised, so
+            step 0 is zero-shot CLIP exactly (our addition); False: the paper's ``g([w_k ; h(x)])``.
         n_tokens: soft tokens per image for ``fusion="token"``.
         core: the task-agnostic AAPE core (aggregator, generator, lambda, losses), called with
             the backbone's embedding width; the same YAML block for every task.
     """
 
     prompt_sets = "train"
+    diagnostics = ("shuffled",)
 
     def __init__(
         self,
         backbone: FrozenCLIP,
-        fusion: Literal["feature", "modulate", "token"] = "feature",
+        fusion: Literal["concat", "proxy", "feature", "modulate", "token"] = "concat",
+        hidden: int | None = 32,
+        residual: bool = True,
         n_tokens: int = 1,
         core: Callable[[int], AAPECore] = AAPECore,
     ) -> None:
         super().__init__(backbone)
         dim = backbone.embed_dim
+        if fusion not in FUSIONS:
+            raise ValueError(f"AAPEHead: fusion {fusion!r} is not one of {', '.join(map(repr, FUSIONS))}")
         self.fusion = fusion
         self.core = core(dim)
-        if fusion in ("feature", "modulate"):
+        if fusion == "concat":
+            self.concat = ConcatFusion(dim, hidden, residual)
+        elif fusion in ("feature", "modulate"):
             self.class_proj = nn.Linear(dim, dim, bias=False)  # P1
             self.aape_proj = nn.Linear(dim, dim, bias=False)  # P2
             nn.init.eye_(self.class_proj.weight)
@@ -52,8 +69,6 @@ class AAPEHead(ClassificationHead):
         elif fusion == "token":
             self.n_tokens = n_tokens
             self.to_tokens = nn.Linear(dim, n_tokens * backbone.token_width)
-        else:
-            raise ValueError(f"AAPEHead: fusion {fusion!r} is not one of 'feature', 'modulate', 'token'")
         self.register_buffer("prompt_bank", torch.empty(0), persistent=False)  # (K, M, d), training only
         self.register_buffer("prompt_mask", torch.empty(0, dtype=torch.bool), persistent=False)  # (K, M)
         self.prompt_set: str | None = None
@@ -67,8 +82,34 @@ class AAPEHead(ClassificationHead):
         if labels is not None and self.training and class_set == self.prompt_set:
             prompts, mask = self.prompt_bank[labels], self.prompt_mask[labels]  # (B, M, d), (B, M)
         out = self.core(image, self.backbone.logit_scale, prompts, mask)
-        fuse = {"feature": self._feature_logits, "modulate": self._modulate_logits, "token": self._token_logits}
-        return HeadOutput(fuse[self.fusion](image, out.aape, class_set), out.losses)
+        return HeadOutput(self.logits(image, out.aape, class_set), out.losses)
+
+    def logits(self, image: Tensor, aape: Tensor, class_set: str) -> Tensor:
+        """``(B, K)`` logits of ``image (B, d)`` given its AAPE ``aape (B, d)`` (or another image's)."""
+        fuse = {"concat": self._concat_logits, "proxy": self._proxy_logits, "feature": self._feature_logits,
+                "modulate": self._modulate_logits, "token": self._token_logits}
+        return fuse[self.fusion](image, aape, class_set)
+
+    def diagnostic_logits(self, image: Tensor, class_set: str) -> dict[str, Tensor]:
+        """The shuffle test: logits with h(x) of another image, to show whether the head reads h(x).
+
+        Each image gets the AAPE of the image half a batch away; evaluation batches are grouped by
+        class, so that is almost always an image of another class. A head that ignores h(x) scores
+        the same; one that uses it loses accuracy. Batches of one image are left out.
+        """
+        if image.shape[0] < 2:
+            return {}
+        aape = self.core.generator(image)  # (B, d)
+        other = aape.roll(image.shape[0] // 2, dims=0)  # (B, d): another image's h
+        return {"shuffled": self.logits(image, other, class_set)}
+
+    def _concat_logits(self, image: Tensor, aape: Tensor, class_set: str) -> Tensor:
+        """tau * cos(x, [w_k +] g([w_k ; h(x)])) in O(B K r^2) on top of zero-shot CLIP (see ConcatFusion)."""
+        return self.backbone.logit_scale * self.concat.cosine(image, self.class_features(class_set), aape)
+
+    def _proxy_logits(self, image: Tensor, aape: Tensor, class_set: str) -> Tensor:
+        """tau * cos(h(x), w_k): the AAPE as a proxy image query (the paper's h(x)-only ablation)."""
+        return zero_shot_logits(aape, self.class_features(class_set), self.backbone.logit_scale)
 
     def _feature_logits(self, image: Tensor, aape: Tensor, class_set: str) -> Tensor:
         """tau * cos(f, P1 c_k + P2 p) in O((B + K) d^2 + B K d), never materialising (B, K, d)."""

@@ -28,6 +28,7 @@ class ClassificationHead(nn.Module):
     """
 
     prompt_sets: str | None = None
+    diagnostics: tuple[str, ...] = ()  # names of the extra test-time logits of ``diagnostic_logits``
 
     def __init__(self, backbone: FrozenCLIP) -> None:
         super().__init__()
@@ -77,6 +78,10 @@ class ClassificationHead(nn.Module):
     def forward(self, image: Tensor, class_set: str, labels: Tensor | None = None) -> HeadOutput:
         """``image (B, d)`` unit features; ``labels`` only in training (heads that need targets)."""
         raise NotImplementedError
+
+    def diagnostic_logits(self, image: Tensor, class_set: str) -> dict[str, Tensor]:
+        """Extra ``(B, K)`` logits the task scores at test time, named as in ``diagnostics`` (none here)."""
+        return {}
 
 
 def zero_shot_logits(image: Tensor, class_features: Tensor, logit_scale: Tensor) -> Tensor:

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aape_lightning.heads.concat_fusion import ConcatFusion
+from aape_lightning.heads.classification.concat_fusion import ConcatFusion
 
 DIM, B, K = 64, 5, 7
 
