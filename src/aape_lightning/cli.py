@@ -30,7 +30,7 @@ EXTRA_COMMANDS: dict[str, str] = {
     "table": "aape_lightning.experiments.table:table_main",
     "demo": "aape_lightning.demo.cli:demo_main",
     "prompts": "aape_lightning.prompts.cli:prompts_main",
-    "data": "aape_lightning.data.data_cli:data_main",
+    "data": "aape_lightning.data.classification.data_cli:data_main",
 }
 
 

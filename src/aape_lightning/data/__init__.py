@@ -1,21 +1,25 @@
-"""Data: readers (layouts), protocols, DataModules."""
+"""Data: the generic image part (dataset, loaders, transforms) and each task's subpackage.
 
-from aape_lightning.data.classification import ClassificationDataModule
-from aape_lightning.data.items import DatasetSplits, Item
-from aape_lightning.data.readers import CoOpSplitReader, DatasetReader, ImageFolderReader
-from aape_lightning.errors import DataError
+The task subpackages are imported here so that LightningCLI finds their classes by short
+name in YAML (``class_path: CoOpSplitReader``).
+"""
+
+from aape_lightning.data.classification import (
+    CatalogReader,
+    ClassificationDataModule,
+    CoOpSplitReader,
+    DatasetReader,
+    ImageFolderReader,
+)
+from aape_lightning.data.image_datamodule import ImageDataModule
+from aape_lightning.data.image_dataset import ImageDataset
 
 __all__ = [
+    "CatalogReader",
     "ClassificationDataModule",
     "CoOpSplitReader",
-    "DataError",
     "DatasetReader",
-    "DatasetSplits",
+    "ImageDataModule",
+    "ImageDataset",
     "ImageFolderReader",
-    "Item",
 ]
-
-# CoOp's benchmark datasets by name (``BenchmarkReader`` is a short class_path in YAML).
-from aape_lightning.data.benchmarks import BENCHMARKS, BenchmarkReader, BenchmarkSpec, benchmark  # noqa: E402
-
-__all__ += ["BENCHMARKS", "BenchmarkReader", "BenchmarkSpec", "benchmark"]

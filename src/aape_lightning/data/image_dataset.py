@@ -1,4 +1,4 @@
-"""A map-style dataset of image items; batches are dicts with named keys."""
+"""A map-style dataset of image records; batches are dicts with named keys."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Literal
 from PIL import Image
 from torch.utils.data import Dataset, default_collate
 
-from aape_lightning.data.items import Item
+from aape_lightning.data.image_record import ImageRecord
 from aape_lightning.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class ImageDataset(Dataset):
 
     def __init__(
         self,
-        items: Sequence[Item],
+        items: Sequence[ImageRecord],
         transform: Callable,
         deterministic: bool = True,
         on_bad_image: Literal["fail", "skip"] = "fail",
@@ -49,6 +49,7 @@ class ImageDataset(Dataset):
             raise DataError(
                 f"cannot read image {item.path} ({err}); replace or remove the file, or set data.on_bad_image=skip"
             ) from err
+        # one sample: image (3, H, W), label int, index int, path str, cacheable bool
         return {"image": image, "label": item.label, "index": index, "path": item.path, "cacheable": self.deterministic}
 
 
@@ -57,6 +58,7 @@ def collate_skipping(samples: list[dict | None]) -> dict:
     good = [s for s in samples if s is not None]
     if not good:
         return {"skipped": len(samples)}
+    # image (B, 3, H, W), label (B,), index (B,), path [B], cacheable (B,), skipped int
     batch = default_collate(good)
     batch["skipped"] = len(samples) - len(good)
     return batch

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from aape_lightning.data.items import DatasetSplits
-from aape_lightning.data.readers import CoOpSplitReader
+from aape_lightning.data.classification.readers import CoOpSplitReader
+from aape_lightning.data.classification.records import DatasetSplits
 from aape_lightning.demo.datasets import DEMO_DATASETS, ensure_demo_dataset
 
 

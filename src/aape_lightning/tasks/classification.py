@@ -13,6 +13,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
+from aape_lightning.data.classification.contract import ClassificationData
 from aape_lightning.errors import CheckpointMismatchError
 from aape_lightning.heads.classification import AAPEHead, ClassificationHead
 from aape_lightning.metrics.harmonic_mean import harmonic_mean
@@ -68,8 +69,9 @@ class ClassificationTask(FrozenBackboneTask):
 
     # -- wiring classes and prompts ----------------------------------------------------
     def setup(self, stage: str) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        data_sets = dict(getattr(dm, "class_sets", {}) or {})
+        dm = self.trainer.datamodule
+        data = dm if isinstance(dm, ClassificationData) else None  # None: predicting from a folder, no data
+        data_sets = dict(data.class_sets) if data is not None else {}
         stored = self.hparams.get("class_sets")
         if stored and data_sets:
             for name in [n for n in stored if n in data_sets]:
@@ -87,11 +89,11 @@ class ClassificationTask(FrozenBackboneTask):
             raise CheckpointMismatchError(
                 "no class names: give data (data.reader) or a checkpoint trained by aape (--ckpt_path)"
             )
-        template = self.hparams.get("template") or getattr(dm, "template", None) or "a photo of a {}."
+        template = self.hparams.get("template") or (data.template if data is not None else None) or "a photo of a {}."
         self.hparams["class_sets"], self.hparams["template"] = class_sets, template
         for name, names in class_sets.items():
             self.head.set_classes(name, names, template)
-        self.train_set = getattr(dm, "train_set", next(iter(class_sets)))
+        self.train_set = data.train_set if data is not None else next(iter(class_sets))
         self.metrics = nn.ModuleDict(
             {f"{name}{suffix}": MulticlassAccuracy(num_classes=len(names), average="micro")
              for name, names in class_sets.items() for suffix in ["", *(f"_{d}" for d in self.head.diagnostics)]}

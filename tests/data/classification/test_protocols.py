@@ -1,9 +1,9 @@
-from aape_lightning.data import Item
-from aape_lightning.data.protocols import base_new_labels, sample_few_shot, subsample_classes
+from aape_lightning.data.classification.protocols import base_new_labels, sample_few_shot, subsample_classes
+from aape_lightning.data.classification.records import LabelledImage
 
 
 def items(n_classes=5, per_class=10):
-    return [Item(f"/x/{c}/{i}.png", c, f"class{c}") for c in range(n_classes) for i in range(per_class)]
+    return [LabelledImage(f"/x/{c}/{i}.png", c, f"class{c}") for c in range(n_classes) for i in range(per_class)]
 
 
 def test_few_shot_is_deterministic_per_seed_and_balanced():

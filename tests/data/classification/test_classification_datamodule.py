@@ -1,8 +1,10 @@
-"""The DataModule's prompt options reach the matcher: mapping file, report, fallback."""
+"""The DataModule's prompt options reach the matcher: mapping file, report, fallback; its few-shot cache."""
 
 import json
 
-from aape_lightning.data import ClassificationDataModule, CoOpSplitReader
+from aape_lightning.data.classification.contract import ClassificationData
+from aape_lightning.data.classification.datamodule import ClassificationDataModule
+from aape_lightning.data.classification.readers import CoOpSplitReader
 
 
 def test_prompts_for_uses_mapping_and_writes_report(tiny_dataset, tmp_path):
@@ -53,3 +55,12 @@ def test_few_shot_cache_is_json_deterministic_reused_and_invalidated(tiny_datase
     cached["train"][0][0] = "/nowhere/marker.png"
     path.write_text(json.dumps(cached))
     assert not any("marker" in it.path for it in dm().datasets["train"]["base"])
+
+
+def test_datamodule_states_the_classification_contract(tiny_dataset, tmp_path):
+    """What the task reads is declared, not probed: before and after setup."""
+    dm = ClassificationDataModule(CoOpSplitReader(str(tiny_dataset)), shots=2, split_cache_dir=str(tmp_path))
+    assert isinstance(dm, ClassificationData) and ClassificationData in ClassificationDataModule.__mro__
+    assert (dm.class_sets, dm.template, dm.train_set, dm.test_sets) == ({}, None, "base", ["base", "new"])
+    dm.setup("fit")
+    assert list(dm.class_sets) == dm.test_sets and dm.template == "a photo of a {}."

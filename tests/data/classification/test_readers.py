@@ -3,7 +3,7 @@ import json
 import pytest
 from PIL import Image
 
-from aape_lightning.data import CoOpSplitReader, ImageFolderReader
+from aape_lightning.data.classification.readers import CoOpSplitReader, ImageFolderReader
 from aape_lightning.errors import DataError
 
 

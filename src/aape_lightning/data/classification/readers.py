@@ -1,4 +1,4 @@
-"""Dataset readers: one per on-disk layout, chosen in YAML by ``class_path``."""
+"""Classification dataset readers: one per on-disk layout, chosen in YAML by ``class_path``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ import logging
 import random
 from pathlib import Path
 
-from aape_lightning.data.items import DatasetSplits, Item
+from aape_lightning.data.classification.records import DatasetSplits, LabelledImage
+from aape_lightning.data.image_files import find_images
 from aape_lightning.errors import DataError
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
 class DatasetReader:
@@ -101,8 +100,9 @@ class CoOpSplitReader(DatasetReader):
             raw = json.loads(path.read_text())
         except json.JSONDecodeError as err:
             raise DataError(f"{path}: not valid JSON ({err})") from err
+        # raw: {"train"|"val"|"test": [[relpath under image_dir, label, classname], ...]}
         names: dict[int, str] = {}
-        splits: dict[str, list[Item]] = {}
+        splits: dict[str, list[LabelledImage]] = {}
         for split in ("train", "val", "test"):
             if split not in raw:
                 raise DataError(f'{path}: no "{split}" list; expected keys train, val, test')
@@ -112,7 +112,7 @@ class CoOpSplitReader(DatasetReader):
                     raise DataError(
                         f"{path}: label {label} is named both {names[int(label)]!r} and {classname!r}; fix the split"
                     )
-                items.append(Item(str(self.root / self.image_dir / relpath), int(label), classname))
+                items.append(LabelledImage(str(self.root / self.image_dir / relpath), int(label), classname))
             splits[split] = items
         if sorted(names) != list(range(len(names))):
             raise DataError(f"{path}: labels are not 0..{len(names) - 1}: {sorted(names)[:10]}...")
@@ -151,10 +151,6 @@ class ImageFolderReader(DatasetReader):
         super().__init__(root, template, prompts)
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
 
-    @staticmethod
-    def _images(folder: Path) -> list[Path]:
-        return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-
     def _classes(self, folder: Path) -> list[Path]:
         classes = sorted(p for p in folder.iterdir() if p.is_dir())
         if not classes:
@@ -172,10 +168,10 @@ class ImageFolderReader(DatasetReader):
             for split in ("train", "val", "test"):
                 base = self.root / split
                 splits[split] = [
-                    Item(str(p), k, classnames[k])
+                    LabelledImage(str(p), k, classnames[k])
                     for k, d in enumerate(class_dirs)
                     if (base / d.name).is_dir()
-                    for p in self._images(base / d.name)
+                    for p in find_images(base / d.name)
                 ]
             if not splits["val"]:
                 log.info("%s: no val folder; validating on the test split", self.root)
@@ -186,7 +182,7 @@ class ImageFolderReader(DatasetReader):
             rng = random.Random(self.seed)
             splits = {"train": [], "val": [], "test": []}
             for k, d in enumerate(class_dirs):
-                images = self._images(d)
+                images = find_images(d)
                 rng.shuffle(images)
                 n_val, n_test = round(len(images) * self.val_fraction), round(len(images) * self.test_fraction)
                 for split, chunk in (
@@ -194,7 +190,7 @@ class ImageFolderReader(DatasetReader):
                     ("test", images[n_val : n_val + n_test]),
                     ("train", images[n_val + n_test :]),
                 ):
-                    splits[split] += [Item(str(p), k, classnames[k]) for p in sorted(chunk)]
+                    splits[split] += [LabelledImage(str(p), k, classnames[k]) for p in sorted(chunk)]
         empty = [classnames[k] for k in range(len(classnames)) if not any(it.label == k for it in splits["train"])]
         if empty:
             raise DataError(f"{self.root}: classes with no training images: {empty}; add images or remove the folders")

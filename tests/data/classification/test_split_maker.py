@@ -7,13 +7,14 @@ import logging
 import random
 
 import pytest
-from test_benchmarks import BUILDERS, build, build_sun
+from fake_catalog import BUILDERS, build, build_sun
 
-from aape_lightning.data import BENCHMARKS, BenchmarkReader
-from aape_lightning.data import split_maker as sm
+from aape_lightning.data.classification import split_maker as sm
+from aape_lightning.data.classification.catalog import CATALOG
+from aape_lightning.data.classification.catalog_reader import CatalogReader
 from aape_lightning.errors import DataError
 
-MADE = [name for name, spec in BENCHMARKS.items() if spec.make_split is not None]
+MADE = [name for name, spec in CATALOG.items() if spec.make_split is not None]
 
 
 def groups(n_classes=3, n=10):
@@ -49,7 +50,7 @@ def test_split_file_is_coop_json_logged_and_never_overwritten(tmp_path, caplog):
     build("DescribableTextures", tmp_path, split=False)
     folder = tmp_path / "dtd"
     path = folder / "split_zhou_DescribableTextures.json"
-    with caplog.at_level(logging.INFO, logger="aape_lightning.data.split_maker"):
+    with caplog.at_level(logging.INFO, logger="aape_lightning.data.classification.split_maker"):
         sm.make_split_file(sm.describable_textures, folder, folder / "images", path, seed=5)
     assert f"no split file at {path}; made one with seed 5, wrote {path}" in caplog.text
     raw = json.loads(path.read_text())
@@ -69,7 +70,7 @@ def test_split_file_is_coop_json_logged_and_never_overwritten(tmp_path, caplog):
 @pytest.mark.parametrize("name", MADE)
 def test_reader_makes_a_missing_split_once(name, tmp_path):
     tree = build(name, tmp_path, split=False)
-    reader = BenchmarkReader(name, root=str(tmp_path), split_seed=3)
+    reader = CatalogReader(name, root=str(tmp_path), split_seed=3)
     assert not reader.split_path.exists()
     splits = reader.read()
     assert reader.split_path.is_file()
@@ -77,7 +78,7 @@ def test_reader_makes_a_missing_split_once(name, tmp_path):
     assert (len(splits.train), len(splits.val), len(splits.test)) == tree.sizes
     assert {it.path for it in splits.train}.isdisjoint(it.path for it in splits.test)
     written = reader.split_path.read_text()
-    again = BenchmarkReader(name, root=str(tmp_path), split_seed=4).read()  # the file wins over the seed
+    again = CatalogReader(name, root=str(tmp_path), split_seed=4).read()  # the file wins over the seed
     assert again.train == splits.train and reader.split_path.read_text() == written
 
 
@@ -85,7 +86,7 @@ def test_same_seed_same_file_other_seed_other_file(tmp_path):
     texts = []
     for i, seed in enumerate((1, 1, 2)):
         build("Caltech101", tmp_path / str(i), split=False)
-        reader = BenchmarkReader("Caltech101", root=str(tmp_path / str(i)), split_seed=seed)
+        reader = CatalogReader("Caltech101", root=str(tmp_path / str(i)), split_seed=seed)
         reader.read()
         texts.append(reader.split_path.read_text())
     assert texts[0] == texts[1] != texts[2]
@@ -95,7 +96,7 @@ def test_same_seed_same_file_other_seed_other_file(tmp_path):
 def test_sun397_without_partitions_splits_each_class(tmp_path, caplog):
     build_sun(tmp_path / "sun397", split=False, partitions=False)
     with caplog.at_level(logging.WARNING):
-        splits = BenchmarkReader("SUN397", root=str(tmp_path)).read()
+        splits = CatalogReader("SUN397", root=str(tmp_path)).read()
     assert "no Training_01.txt/Testing_01.txt" in caplog.text
     assert (len(splits.train), len(splits.val), len(splits.test)) == (15, 6, 9)
 
@@ -104,4 +105,4 @@ def test_missing_source_files_are_named(tmp_path):
     BUILDERS["OxfordPets"](tmp_path / "oxford_pets", False)
     (tmp_path / "oxford_pets" / "annotations" / "test.txt").unlink()
     with pytest.raises(DataError, match=r"annotations/test.txt is missing; `aape data prepare"):
-        BenchmarkReader("OxfordPets", root=str(tmp_path)).read()
+        CatalogReader("OxfordPets", root=str(tmp_path)).read()

@@ -10,11 +10,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_benchmarks import BUILDERS, SUN_CLASSES, build, build_flowers, img
+from fake_catalog import BUILDERS, SUN_CLASSES, build, build_flowers, img
 
-from aape_lightning.data import BENCHMARKS, BenchmarkReader
-from aape_lightning.data import prepare as prep
-from aape_lightning.data.data_cli import data_main
+from aape_lightning.data.classification import prepare as prep
+from aape_lightning.data.classification.catalog import CATALOG
+from aape_lightning.data.classification.catalog_reader import CatalogReader
+from aape_lightning.data.classification.data_cli import data_main
 
 
 def fake_sun(root: Path, split: bool) -> None:
@@ -58,7 +59,7 @@ def test_every_downloadable_dataset_has_a_fake_download():
 def test_prepare_lays_out_a_torchvision_download(name, tmp_path):
     outcome = prep.prepare(name, tmp_path / "data", downloader=fake_download, seed=2)
     assert outcome.ready, outcome.lines
-    reader = BenchmarkReader(name, root=str(tmp_path / "data"))
+    reader = CatalogReader(name, root=str(tmp_path / "data"))
     splits = reader.read()
     assert len(splits.classnames) == 3 and splits.train and splits.val and splits.test
     if reader.split_path is not None:
@@ -72,7 +73,7 @@ def test_prepare_lays_out_a_torchvision_download(name, tmp_path):
 
 def test_flowers_names_come_from_torchvision(tmp_path):
     prep.prepare("OxfordFlowers", tmp_path, downloader=fake_download)
-    names = BenchmarkReader("OxfordFlowers", root=str(tmp_path)).read().classnames
+    names = CatalogReader("OxfordFlowers", root=str(tmp_path)).read().classnames
     assert names == ["pink primrose", "hard-leaved pocket orchid", "canterbury bells"]
 
 
@@ -109,7 +110,7 @@ def test_failed_download_prints_the_manual_way(tmp_path):
 def test_manual_datasets_print_what_to_fetch(name, tmp_path, capsys):
     assert data_main(["prepare", name, "--root", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    folder = tmp_path / BENCHMARKS[name].folder
+    folder = tmp_path / CATALOG[name].folder
     assert out.startswith(f"{name}: fetch these files and put them under {folder}:")
     assert "http" in out and f"aape data check {name} --root {tmp_path}" in out
 
@@ -124,54 +125,3 @@ def test_data_prepare_uses_torchvision_download(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(prep, "torchvision_download", fake_download)
     assert data_main(["prepare", "eurosat", "--root", str(tmp_path)]) == 0
     assert "EuroSAT ready: " in capsys.readouterr().out
-
-
-def test_check_reports_counts_missing_and_unreadable(tmp_path, capsys):
-    build("DescribableTextures", tmp_path)
-    assert data_main(["check", "dtd", "--root", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "  classes: 3\n  train: 15 images\n  val: 6 images\n  test: 9 images" in out and out.endswith("OK\n")
-
-    images = tmp_path / "dtd" / "images"
-    gone = images / "banded" / "banded_0.jpg"
-    broken = images / "blotchy" / "blotchy_9.jpg"
-    truncated = images / "zigzagged" / "zigzagged_9.jpg"
-    gone.unlink()
-    broken.write_bytes(b"not an image")
-    truncated.write_bytes(truncated.read_bytes()[:-40])
-    report = prep.check("DescribableTextures", tmp_path)
-    assert str(gone) in report.missing and not report.ok
-    assert {p for p, _ in report.unreadable} == {str(broken), str(truncated)}
-    assert data_main(["check", "dtd", "--root", str(tmp_path), "--max-listed", "1"]) == 1
-    out = capsys.readouterr().out
-    assert f"  missing (1):\n    {gone}" in out and "  unreadable (2):" in out and "... and 1 more" in out
-    assert "  train: 15 images (1 missing, 0 unreadable)" in out and "  test: 9 images (0 missing, 2 unreadable)" in out
-    assert out.rstrip().endswith("FAILED: 1 missing, 2 unreadable, 1 other problem(s)")  # + the reader's complaint
-    assert data_main(["check", "dtd", "--root", str(tmp_path), "--no-images"]) == 1
-
-
-def test_check_of_a_missing_dataset(tmp_path, capsys):
-    assert data_main(["check", "SUN397", "--root", str(tmp_path)]) == 1
-    out = capsys.readouterr().out
-    assert f"missing (1):\n    {tmp_path / 'sun397'}" in out
-    assert f"aape data prepare SUN397 --root {tmp_path}" in out
-
-
-def test_check_does_not_write_a_missing_split(tmp_path):
-    build("Food101", tmp_path, split=False)
-    report = prep.check("Food101", tmp_path)
-    assert report.ok and report.counts == {"train": 15, "val": 6, "test": 9}
-    assert any("no split file" in n for n in report.notes)
-    assert not (tmp_path / "food-101" / "split_zhou_Food101.json").exists()
-
-
-def test_unknown_dataset_is_a_usage_error(tmp_path, capsys):
-    assert data_main(["check", "mnist", "--root", str(tmp_path)]) == 2
-    assert "unknown dataset 'mnist'; known: ImageNet" in capsys.readouterr().err
-
-
-def test_list(tmp_path, capsys):
-    build("EuroSAT", tmp_path)
-    assert data_main(["list", "--root", str(tmp_path)]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == len(BENCHMARKS) and any(ln.startswith("EuroSAT") and ln.endswith("present") for ln in lines)

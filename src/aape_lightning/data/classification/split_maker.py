@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aape_lightning.data.readers import IMAGE_SUFFIXES
+from aape_lightning.data.image_files import IMAGE_SUFFIXES
 from aape_lightning.errors import DataError
 
 log = logging.getLogger(__name__)

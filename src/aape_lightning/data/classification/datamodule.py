@@ -1,4 +1,4 @@
-"""The classification DataModule: any reader, CoOp's few-shot and base-to-new protocols."""
+"""The classification DataModule: any reader, CoOp's few-shot and base-to-new protocols, prompt banks."""
 
 from __future__ import annotations
 
@@ -7,30 +7,27 @@ import os
 from pathlib import Path
 from typing import Literal
 
-import lightning as L
 from torch.utils.data import DataLoader
 
 from aape_lightning.backbones.clip_loader import default_cache_dir
-from aape_lightning.data.eval_sampler import UnpaddedDistributedSampler
-from aape_lightning.data.image_dataset import ImageDataset, collate_skipping
-from aape_lightning.data.items import DatasetSplits, Item
-from aape_lightning.data.protocols import (
+from aape_lightning.data.classification.contract import ClassificationData
+from aape_lightning.data.classification.few_shot_cache import load_few_shot, save_few_shot
+from aape_lightning.data.classification.protocols import (
     base_new_labels,
-    load_few_shot,
     sample_few_shot,
-    save_few_shot,
     split_fingerprint,
     subsample_classes,
 )
-from aape_lightning.data.readers import IMAGE_SUFFIXES, DatasetReader
-from aape_lightning.data.transforms import clip_transform
+from aape_lightning.data.classification.readers import DatasetReader
+from aape_lightning.data.classification.records import DatasetSplits, LabelledImage
+from aape_lightning.data.image_datamodule import ImageDataModule
 from aape_lightning.errors import DataError
 from aape_lightning.prompts.resolve import resolve_prompts
 
 log = logging.getLogger(__name__)
 
 
-class ClassificationDataModule(L.LightningDataModule):
+class ClassificationDataModule(ImageDataModule, ClassificationData):
     """Few-shot image classification in CoOp's protocols.
 
     Class sets: ``protocol="base2new"`` trains and validates on "base" and tests on "base" and
@@ -38,7 +35,9 @@ class ClassificationDataModule(L.LightningDataModule):
     ``protocol="cross"`` only evaluates, on all of this dataset's classes as a set named after
     the dataset (cross-dataset transfer and domain generalisation: a model trained on ImageNet
     tested on another dataset's classes).
-    Image size and normalisation come from the model's backbone.
+    Image size and normalisation come from the model's backbone; the loader arguments
+    (``batch_size``, ``eval_batch_size``, ``num_workers``, ``augment``, ``predict_dir``,
+    ``on_bad_image``) are :class:`~aape_lightning.data.image_datamodule.ImageDataModule`'s.
 
     Args:
         reader: the dataset reader (layout); may be omitted for ``predict``.
@@ -54,15 +53,8 @@ class ClassificationDataModule(L.LightningDataModule):
             earlier prompt of the class exceeds this (e.g. 0.95); None keeps all.
         prompt_report: write how each class was matched to this JSON file.
         val_shots: validation images per class; default ``min(shots, 4)`` as CoOp.
-        batch_size: training batch size (per device).
-        eval_batch_size: validation/test/predict batch size (per device).
-        num_workers: DataLoader workers.
-        augment: CoOp's random resized crop + flip for training (else CLIP's centre crop).
         split_cache_dir: where the sampled few-shot split is cached as JSON; default
             ``<root>/split_fewshot``, or the user cache dir when that is not writable.
-        predict_dir: a folder of images (searched recursively) for ``aape predict``.
-        on_bad_image: an unreadable or truncated image stops the run ("fail", naming it) or is
-            skipped, logged with its path and counted in ``<stage>/skipped_images`` ("skip").
     """
 
     def __init__(
@@ -85,24 +77,27 @@ class ClassificationDataModule(L.LightningDataModule):
         predict_dir: str | None = None,
         on_bad_image: Literal["fail", "skip"] = "fail",
     ) -> None:
-        super().__init__()
+        super().__init__(
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            num_workers=num_workers,
+            augment=augment,
+            predict_dir=predict_dir,
+            on_bad_image=on_bad_image,
+        )
         self.reader = reader
         self.shots, self.seed, self.protocol = shots, seed, protocol
         self.prompts, self.prompt_fallback = prompts, prompt_fallback
         self.prompt_mapping, self.prompt_dedup_threshold = prompt_mapping, prompt_dedup_threshold
         self.prompt_report = prompt_report
         self.val_shots = val_shots
-        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
-        self.augment = augment
         self.split_cache_dir = split_cache_dir
-        self.predict_dir = predict_dir
-        self.on_bad_image = on_bad_image
         self.splits: DatasetSplits | None = None
         self.class_sets: dict[str, list[str]] = {}
-        self.datasets: dict[str, dict[str, list[Item]]] = {}  # stage -> class set -> items
+        self.datasets: dict[str, dict[str, list[LabelledImage]]] = {}  # stage -> class set -> images
         self.few_shot_record: Path | None = None
 
-    # -- what the task reads ---------------------------------------------------------
+    # -- what the task reads (ClassificationData) ---------------------------------------
     @property
     def train_set(self) -> str:
         return {"base2new": "base", "all": "all"}.get(self.protocol, self._cross_name)
@@ -176,7 +171,7 @@ class ClassificationDataModule(L.LightningDataModule):
             self.reader.name, len(names), len(train), len(val), len(test),
         )
 
-    def _few_shot(self, splits: DatasetSplits) -> tuple[list[Item], list[Item]]:
+    def _few_shot(self, splits: DatasetSplits) -> tuple[list[LabelledImage], list[LabelledImage]]:
         """Sample (or reuse) the few-shot train/val split; cached as JSON keyed by content."""
         val_shots = self.val_shots if self.val_shots is not None else min(self.shots, 4)
         meta = {
@@ -209,27 +204,6 @@ class ClassificationDataModule(L.LightningDataModule):
             return preferred
         return default_cache_dir() / "split_fewshot" / self.reader.name
 
-    def _transform(self, augment: bool):
-        backbone = self.trainer.lightning_module.backbone
-        return clip_transform(backbone.image_resolution, backbone.image_mean, backbone.image_std, augment)
-
-    def _loader(self, items: list[Item], train: bool) -> DataLoader:
-        augment = train and self.augment
-        dataset = ImageDataset(items, self._transform(augment), deterministic=not augment, on_bad_image=self.on_bad_image)
-        sampler = None
-        if not train and self.trainer is not None and self.trainer.world_size > 1:
-            sampler = UnpaddedDistributedSampler(dataset, self.trainer.world_size, self.trainer.global_rank)
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
-            sampler=sampler,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            drop_last=False,
-            collate_fn=collate_skipping,
-        )
-
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.datasets["train"][self.train_set], train=True)
 
@@ -239,14 +213,3 @@ class ClassificationDataModule(L.LightningDataModule):
     def test_dataloader(self) -> list[DataLoader]:
         """One loader per class set, in ``test_sets`` order (the task maps dataloader_idx to it)."""
         return [self._loader(self.datasets["test"][name], train=False) for name in self.test_sets]
-
-    def predict_dataloader(self) -> DataLoader:
-        if not self.predict_dir:
-            raise DataError("predict needs a folder of images: pass --data.predict_dir <folder>")
-        folder = Path(self.predict_dir).expanduser()
-        if not folder.is_dir():
-            raise DataError(f"predict_dir {folder} does not exist; pass a folder of images")
-        paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not paths:
-            raise DataError(f"predict_dir {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        return self._loader([Item(str(p.resolve()), -1, "") for p in paths], train=False)

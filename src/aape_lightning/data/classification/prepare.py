@@ -1,8 +1,8 @@
-"""Get a benchmark into CoOp's layout (``aape data prepare``) and say what is wrong with it (``aape data check``).
+"""Get a catalogued dataset into CoOp's layout: download, lay out, make a missing split (``aape data prepare``).
 
 Datasets torchvision can download are downloaded with ``torchvision.datasets`` into
 ``<root>/_downloads/<folder>/`` and linked (or moved) into CoOp's layout, and a missing split
-file is made by :mod:`~aape_lightning.data.split_maker`. For the rest (ImageNet and its
+file is made by :mod:`~aape_lightning.data.classification.split_maker`. For the rest (ImageNet and its
 variants, UCF101, StanfordCars, whose source is offline), the steps to fetch them are printed.
 The URLs are those of CoOp's DATASETS.md; its published split files give numbers comparable
 with the papers, a made split (same recipe, other random draw) does not exactly.
@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import random
 import shutil
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from PIL import Image
-
-from aape_lightning.data import split_maker as sm
-from aape_lightning.data.benchmarks import BENCHMARKS, BenchmarkReader, benchmark
+from aape_lightning.data.classification import split_maker as sm
+from aape_lightning.data.classification.catalog import CATALOG, catalog_entry
+from aape_lightning.data.classification.catalog_reader import CatalogReader
 from aape_lightning.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -201,7 +197,7 @@ SOURCES: dict[str, Source] = {
         _COPY_CLASSNAMES,
     )),
 }
-assert set(SOURCES) == set(BENCHMARKS), "every benchmark needs a Source"
+assert set(SOURCES) == set(CATALOG), "every catalogued dataset needs a Source"
 
 Downloader = Callable[[str, Path], None]
 
@@ -216,7 +212,7 @@ class Outcome:
 
 def instructions(name: str, root: str | Path) -> list[str]:
     """The manual steps for a dataset, with its folder filled in."""
-    spec = benchmark(name)
+    spec = catalog_entry(name)
     root = Path(root).expanduser().absolute()
     folder = root / spec.folder
     steps = [s.format(root=root, folder=folder) for s in SOURCES[spec.name].steps]
@@ -232,7 +228,7 @@ def torchvision_download(name: str, download_root: Path) -> None:
     import torchvision.datasets
     from torchvision.datasets.utils import download_and_extract_archive
 
-    source = SOURCES[benchmark(name).name]
+    source = SOURCES[catalog_entry(name).name]
     download_root.mkdir(parents=True, exist_ok=True)
     getattr(torchvision.datasets, source.torchvision)(str(download_root), download=True)
     for url in source.extra_urls:
@@ -251,7 +247,7 @@ def lay_out(
     name: str, download_root: str | Path, dest: str | Path, mode: Literal["symlink", "move"] = "symlink"
 ) -> list[str]:
     """Arrange an already-downloaded torchvision folder into CoOp's layout at ``dest``; existing paths are kept."""
-    spec = benchmark(name)
+    spec = catalog_entry(name)
     source = SOURCES[spec.name]
     if source.torchvision is None:
         raise DataError(f"{spec.name} is not downloaded by torchvision; `aape data prepare` prints what to fetch")
@@ -297,10 +293,10 @@ def prepare(
     A dataset that already reads is left alone (nothing is downloaded). ``downloader(name,
     download_root)`` defaults to :func:`torchvision_download`.
     """
-    spec = benchmark(name)
+    spec = catalog_entry(name)
     source = SOURCES[spec.name]
     root = Path(root).expanduser().absolute()
-    reader = BenchmarkReader(spec.name, root=str(root), split_seed=seed)
+    reader = CatalogReader(spec.name, root=str(root), split_seed=seed)
     check_line = f"check every image with: aape data check {spec.name} --root {root}"
     lines = []
     if reader.root.is_dir():
@@ -334,133 +330,8 @@ def prepare(
     return Outcome(True, lines)
 
 
-def _summary(reader: BenchmarkReader, splits) -> str:
+def _summary(reader: CatalogReader, splits) -> str:
     return (
         f"{reader.root}, {len(splits.classnames)} classes, "
         f"train {len(splits.train)} / val {len(splits.val)} / test {len(splits.test)}"
     )
-
-
-# -- check ----------------------------------------------------------------------------------
-@dataclass
-class CheckReport:
-    """What ``aape data check`` found; ``ok`` when nothing is missing, unreadable or inconsistent."""
-
-    name: str
-    folder: Path
-    classes: int = 0
-    counts: dict[str, int] = field(default_factory=dict)  # images per split
-    missing_in: dict[str, int] = field(default_factory=dict)  # missing files per split
-    unreadable_in: dict[str, int] = field(default_factory=dict)  # unreadable images per split
-    missing: list[str] = field(default_factory=list)
-    unreadable: list[tuple[str, str]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.unreadable or self.problems)
-
-    def lines(self, max_listed: int = 20) -> list[str]:
-        out = [f"{self.name}: {self.folder}"]
-        if self.counts:
-            out.append(f"  classes: {self.classes}")
-            out += [
-                f"  {split}: {n} images" + (
-                    f" ({self.missing_in.get(split, 0)} missing, {self.unreadable_in.get(split, 0)} unreadable)"
-                    if self.missing_in.get(split) or self.unreadable_in.get(split) else ""
-                )
-                for split, n in self.counts.items()
-            ]
-        out += [f"  note: {n}" for n in self.notes]
-        out += [f"  problem: {p}" for p in self.problems]
-        for title, entries in (
-            ("missing", self.missing),
-            ("unreadable", [f"{path}: {why}" for path, why in self.unreadable]),
-        ):
-            if entries:
-                out.append(f"  {title} ({len(entries)}):")
-                out += [f"    {e}" for e in entries[:max_listed]]
-                if len(entries) > max_listed:
-                    out.append(f"    ... and {len(entries) - max_listed} more")
-        verdict = "OK" if self.ok else (
-            f"FAILED: {len(self.missing)} missing, {len(self.unreadable)} unreadable, "
-            f"{len(self.problems)} other problem(s)"
-        )
-        return [*out, verdict]
-
-
-def _unreadable(path: str) -> str | None:
-    """Why an image cannot be decoded, or None; JPEGs decode at reduced size (fast, still reads every byte)."""
-    try:
-        with Image.open(path) as im:
-            im.draft("RGB", (64, 64))
-            im.load()
-    except Exception as err:  # noqa: BLE001 - PIL raises many kinds; all mean "unreadable"
-        return f"{type(err).__name__}: {err}"
-    return None
-
-
-def check(
-    name: str, root: str | Path, verify_images: bool = True, workers: int | None = None, **reader_args
-) -> CheckReport:
-    """Read a dataset as training would, then look for every file and (optionally) decode every image.
-
-    Never writes: a missing split file is made in memory to list the images it would hold.
-    """
-    spec = benchmark(name)
-    reader = BenchmarkReader(spec.name, root=str(root), **reader_args)
-    report = CheckReport(spec.name, reader.root)
-    if not reader.root.is_dir():
-        report.missing.append(str(reader.root))
-        try:
-            reader.read()
-        except DataError as err:
-            report.problems.append(str(err))
-        return report
-    paths: dict[str, list[str]] = {}
-    split_path = reader.split_path
-    try:
-        if split_path is not None and not split_path.is_file():
-            report.notes.append(
-                f"no split file {split_path}; the first read makes one (seed {reader.split_seed}); CoOp's published "
-                f"file gives comparable numbers (`aape data prepare {spec.name}` says where)"
-            )
-            raw = spec.make_split(reader.root, reader.image_path, random.Random(reader.split_seed))
-            paths = _raw_paths(raw, reader.image_path)
-            report.classes = len({e[1] for e in raw["train"] + raw["val"] + raw["test"]})
-        else:
-            splits = reader.read()
-            paths = {s: [it.path for it in getattr(splits, s)] for s in ("train", "val", "test")}
-            report.classes = len(splits.classnames)
-    except DataError as err:
-        report.problems.append(str(err))
-        if split_path is not None and split_path.is_file():
-            try:
-                raw = json.loads(split_path.read_text())
-                paths = _raw_paths(raw, reader.image_path)
-                report.classes = len({e[1] for s in ("train", "val", "test") for e in raw.get(s, [])})
-            except (ValueError, TypeError, KeyError, IndexError):
-                pass
-    report.counts = {s: len(p) for s, p in paths.items()}
-    unique = list(dict.fromkeys(p for split in paths.values() for p in split))
-    present = [p for p in unique if os.path.isfile(p)]
-    report.missing += [p for p in unique if not os.path.isfile(p)]
-    if verify_images and present:
-        with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
-            report.unreadable = [(p, why) for p, why in zip(present, pool.map(_unreadable, present)) if why]
-    missing, unreadable = set(report.missing), {p for p, _ in report.unreadable}
-    report.missing_in = {s: sum(p in missing for p in ps) for s, ps in paths.items()}
-    report.unreadable_in = {s: sum(p in unreadable for p in ps) for s, ps in paths.items()}
-    return report
-
-
-def _raw_paths(raw: dict, image_dir: Path) -> dict[str, list[str]]:
-    return {s: [str(image_dir / e[0]) for e in raw.get(s, [])] for s in ("train", "val", "test")}
-
-
-def known(root: str | Path) -> Iterable[tuple[str, str, bool]]:
-    """(name, folder, present under root) for every benchmark."""
-    root = Path(root).expanduser()
-    for spec in BENCHMARKS.values():
-        yield spec.name, spec.folder, (root / spec.folder).is_dir()

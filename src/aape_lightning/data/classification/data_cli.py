@@ -1,4 +1,4 @@
-"""``aape data``: prepare a benchmark dataset in CoOp's layout, check one, list them.
+"""``aape data``: prepare a catalogued dataset in CoOp's layout, check one, list them.
 
     aape data prepare <name> --root <dir>   download + lay out (or print what to fetch)
     aape data check <name> --root <dir>     counts per split, missing and unreadable files
@@ -15,8 +15,9 @@ import argparse
 import logging
 import sys
 
-from aape_lightning.data.benchmarks import benchmark
-from aape_lightning.data.prepare import check, known, prepare
+from aape_lightning.data.classification.catalog import catalog_entry, known
+from aape_lightning.data.classification.check import check
+from aape_lightning.data.classification.prepare import prepare
 from aape_lightning.errors import DataError
 
 
@@ -53,7 +54,7 @@ def data_main(argv: list[str] | None = None) -> int:
             for name, folder, present in known(args.root):
                 print(f"{name:20s} {folder:22s} {'present' if present else '-'}")
             return 0
-        name = benchmark(args.name).name
+        name = catalog_entry(args.name).name
         if args.command == "prepare":
             outcome = prepare(name, args.root, download_dir=args.download_dir, mode=args.mode, seed=args.seed)
             print("\n".join(outcome.lines))

@@ -1,4 +1,4 @@
-"""The records every reader returns, whatever the on-disk layout."""
+"""The records every classification reader returns, whatever the on-disk layout."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Item:
+class LabelledImage:
+    """One image of a classification dataset (an ``ImageRecord`` with its class name)."""
+
     path: str  # absolute image path
     label: int  # index into DatasetSplits.classnames
     classname: str
@@ -14,11 +16,11 @@ class Item:
 
 @dataclass
 class DatasetSplits:
-    """Train/val/test items and the class list; ``classnames[label]`` names a label."""
+    """Train/val/test images and the class list; ``classnames[label]`` names a label."""
 
-    train: list[Item]
-    val: list[Item]
-    test: list[Item]
+    train: list[LabelledImage]
+    val: list[LabelledImage]
+    test: list[LabelledImage]
     classnames: list[str]
     template: str = "a photo of a {}."
     prompts: str | None = None  # the dataset's own prompt bank file, if it ships one
