@@ -58,3 +58,23 @@ def test_unknown_method_lists_known(tmp_path, tiny_clip, tiny_dataset, capsys):
     assert main(["table", "--config", str(cfg), "--only", "[coop, cooop]"]) == 2
     err = capsys.readouterr().err
     assert "unknown method(s) ['cooop']" in err and "'coop'" in err and "'zero_shot'" in err
+
+
+def test_an_edited_config_is_rerun_not_served_stale(tmp_path, tiny_clip, tiny_dataset, cache_dir):
+    method = tmp_path / "zero_shot.yaml"
+    method.write_text((CONFIGS / "classification/zero_shot.yaml").read_text())
+    cfg = table_config(tmp_path, tiny_clip, tiny_dataset)
+    text = yaml.safe_load(cfg.read_text())
+    text.update(methods={"zero_shot": str(method)}, seeds=[1], extra_args=text["extra_args"][:-2])
+    cfg.write_text(yaml.safe_dump(text))
+    assert main(["table", "--config", str(cfg)]) == 0
+    (record,) = (tmp_path / "table").rglob("result.json")
+    first, stamp = yaml.safe_load(record.read_text()), record.stat().st_mtime_ns
+    assert main(["table", "--config", str(cfg)]) == 0
+    assert record.stat().st_mtime_ns == stamp  # unchanged: reused
+    method.write_text(method.read_text().replace("head:\n      class_path: ZeroShotHead",
+                                                 "head:\n      class_path: ZeroShotHead\n      init_args:\n"
+                                                 "        templates: ['a drawing of a {}.']"))
+    assert main(["table", "--config", str(cfg)]) == 0
+    assert record.stat().st_mtime_ns != stamp  # the edited method ran again
+    assert yaml.safe_load(record.read_text())["key"] != first["key"]

@@ -1,8 +1,10 @@
 """``aape table``: every method on every dataset and seed, in one process, printed as one table.
 
 Each run's result is written to ``<output>/<dataset>/<method>/seed<k>/result.json`` as soon as it
-exists, keyed by the exact arguments of the run; a second call reuses the runs whose arguments are
-unchanged, so an interrupted table resumes and finished results are never lost or recomputed.
+exists, keyed by its content: the run's arguments, the bytes of every config file they name, and
+the package's own source. A second call reuses the runs whose key is unchanged, so an interrupted
+table resumes and finished results are never lost or recomputed, while an edited config or a
+changed method never serves a stale result.
 """
 
 from __future__ import annotations
@@ -30,6 +32,24 @@ def run_one(args: list[str]) -> dict[str, float]:
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
     return dict(cli.model.test_results)
+
+
+def source_digest() -> str:
+    """Hash of the installed package's code and assets: a changed method invalidates finished runs."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".pt", ".json") and p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def run_key(args: list[str], source: str) -> str:
+    """Content key of one run: its arguments, the config files they name (by content), the source."""
+    digest = hashlib.sha256(json.dumps(args).encode() + source.encode())
+    for flag, value in zip(args, args[1:]):
+        if flag == "--config" and Path(value).is_file():
+            digest.update(Path(value).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -94,6 +114,7 @@ def run_table(
         if not Path(path).is_file():
             raise TableError(f"method {name!r}: config file {path} does not exist (paths are relative to {os.getcwd()})")
     results: dict[str, dict[str, list[dict[str, float]]]] = {m: {} for m in chosen}
+    source = source_digest()
     for method, (method_config, *method_args) in chosen.items():
         for dataset, dataset_args in datasets.items():
             for seed in seeds:
@@ -101,7 +122,7 @@ def run_table(
                 args = [a for c in [*base, method_config] for a in ("--config", c)]
                 args += [*method_args, *dataset_args, "--seed_everything", str(seed), "--data.seed", str(seed),
                          "--trainer.default_root_dir", str(run_dir), *extra_args]
-                key = hashlib.sha256(json.dumps(args).encode()).hexdigest()[:16]
+                key = run_key(args, source)
                 record = run_dir / "result.json"
                 if record.is_file() and json.loads(record.read_text()).get("key") == key:
                     result = json.loads(record.read_text())["test"]
