@@ -144,11 +144,11 @@ class FrozenCLIP(nn.Module):
         return F.normalize(x.float(), dim=-1)
 
     def encode_with_context(self, tokens: Tensor, context: Tensor, index: Tensor | None = None) -> Tensor:
-        """Encode ``K`` prompts in which placeholder tokens are replaced by learned ``context``.
+        """Encode ``K`` token sequences in which placeholder tokens are replaced by learned ``context``.
 
         ``tokens (K, L)`` were tokenized from ``"X X .. X <text>"`` (``n`` placeholders after SOS).
         ``context (..., n, width)`` broadcasts against ``(K, n, width)``: ``(n, w)`` is shared by every
-        prompt (CoOp), ``(K, n, w)`` is one per class, ``(B, 1, n, w)`` one per image (CoCoOp, AAPE).
+        sequence (CoOp), ``(K, n, w)`` is one per class, ``(B, 1, n, w)`` one per image (CoCoOp, AAPE).
         ``index (K, L)`` says, for each output position, which row of ``[token embeddings; context]``
         goes there (see ``context_layout``); by default the context sits where the placeholders are.
         Returns ``(..., K, d)`` unit vectors; gradients flow to ``context`` only.
@@ -171,7 +171,7 @@ class FrozenCLIP(nn.Module):
 def context_layout(length: int, n_ctx: int, name_lengths: list[int], position: str = "end") -> Tensor:
     """Gather map ``(K, L)`` for ``encode_with_context``: where SOS, context, class name and rest go.
 
-    The prompt was tokenized as ``[SOS] X*n <name tokens> <rest>``; row ``L + i`` of the gather table
+    The sequence was tokenized as ``[SOS] X*n <name tokens> <rest>``; row ``L + i`` of the gather table
     is context vector ``i``. ``position`` places the class name after the context ("end"), before it
     ("front"), or between its two halves ("middle"), as in CoOp.
     """
