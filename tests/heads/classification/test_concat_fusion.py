@@ -122,3 +122,27 @@ def test_parameter_count_matches_the_paper():
 def test_hidden_must_be_positive():
     with pytest.raises(ValueError, match="hidden=0"):
         ConcatFusion(DIM, hidden=0)
+
+
+def test_the_fusion_reads_h_when_h_carries_the_class():
+    """When only h(x) knows the class (images are noise, class features uninformative about x),
+    the nonlinear fusion learns to classify through h; with h shuffled it falls to chance.
+    This separates the code from the data: a head that ignores h(x) elsewhere does so because h
+    carries nothing the class features lack, not because the fusion cannot read it."""
+    torch.manual_seed(0)
+    dim, classes, n = 32, 4, 256
+    w = F.normalize(torch.randn(classes, dim), dim=-1)  # (K, d) class features
+    codes = F.normalize(torch.randn(classes, dim), dim=-1)  # (K, d): what h says about each class
+    labels = torch.randint(0, classes, (n,))
+    x = F.normalize(torch.randn(n, dim), dim=-1)  # (n, d): images independent of their labels
+    h = F.normalize(codes[labels] + 0.1 * torch.randn(n, dim), dim=-1)  # (n, d)
+    fusion = ConcatFusion(dim, hidden=32, residual=True)
+    opt = torch.optim.Adam(fusion.parameters(), lr=1e-2)
+    for _ in range(300):
+        opt.zero_grad()
+        F.cross_entropy(20 * fusion.cosine(x, w, h), labels).backward()
+        opt.step()
+    with torch.no_grad():
+        accuracy = (fusion.cosine(x, w, h).argmax(-1) == labels).float().mean()
+        shuffled = (fusion.cosine(x, w, h.roll(n // 2, dims=0)).argmax(-1) == labels).float().mean()
+    assert accuracy > 0.9 and shuffled < 0.5
