@@ -16,6 +16,7 @@ import math
 import os
 from pathlib import Path
 
+import yaml
 from jsonargparse import ArgumentParser
 
 from aape_lightning.errors import TableError
@@ -44,11 +45,11 @@ def source_digest() -> str:
 
 
 def run_key(args: list[str], source: str) -> str:
-    """Content key of one run: its arguments, the config files they name (by content), the source."""
+    """Content key of one run: its arguments, the config files they name (parsed: comments do not count), the source."""
     digest = hashlib.sha256(json.dumps(args).encode() + source.encode())
     for flag, value in zip(args, args[1:]):
         if flag == "--config" and Path(value).is_file():
-            digest.update(Path(value).read_bytes())
+            digest.update(json.dumps(yaml.safe_load(Path(value).read_text()), sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
 
