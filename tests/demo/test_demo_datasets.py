@@ -13,6 +13,7 @@ from aape_lightning.demo.datasets import (
     DEMO_TEMPLATES,
     ensure_demo_captions,
     ensure_demo_dataset,
+    prompt_bank,
 )
 
 
@@ -37,7 +38,9 @@ def test_layout_and_labels(name: str, tmp_path: Path) -> None:
     assert all(len(p) >= 5 and all(isinstance(s, str) and s for s in p) for p in prompts.values())
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["template"] == DEMO_TEMPLATES[name] and manifest["seed"] == 0
-    assert set(manifest["concepts"]) < set(classnames) and manifest["concepts"]
+    assert set(manifest["concepts"]) < set(classnames)
+    half = -(-len(classnames) // 2)  # CoOp's base = the first ceil(K/2) labels
+    assert set(manifest["concepts"]) & set(classnames[:half]) and set(manifest["concepts"]) & set(classnames[half:])
 
 
 def test_regenerated_only_when_stale(tmp_path: Path) -> None:
@@ -72,6 +75,22 @@ def test_foreign_folder_is_not_deleted(tmp_path: Path) -> None:
     assert (tmp_path / "DemoShapes" / "mine.txt").is_file()
 
 
+def test_prompt_noise_is_a_knob(tmp_path: Path) -> None:
+    ds = DEMO_DATASETS["DemoShapes"]
+    clean, default, noisy = (prompt_bank(ds, noise=n) for n in (0.0, 1.0, 2.0))
+    vague = ("common thing", "many pictures", "easy to recognize", "typical look", "Drivers", "slow down")
+    for name in ds.classnames:
+        assert not any(v in s for s in clean[name] for v in vague)  # descriptions only
+        assert len(clean[name]) < len(default[name]) < len(noisy[name])
+        near_duplicate = [s for s in noisy[name] if s[0].islower() and not s.endswith(".")]
+        assert near_duplicate and not [s for s in clean[name] if s[0].islower()]
+    with pytest.raises(ValueError, match="noise"):
+        prompt_bank(ds, noise=-1)
+    folder = ensure_demo_dataset("DemoSatellite", tmp_path, image_size=32, noise=0.0)
+    assert json.loads((folder / "manifest.json").read_text())["prompt_noise"] == 0.0
+    assert json.loads((folder / "prompts.json").read_text()) == prompt_bank(DEMO_DATASETS["DemoSatellite"], noise=0.0)
+
+
 def test_captions_and_qa(tmp_path: Path) -> None:
     folder = ensure_demo_captions(tmp_path, n_train=12, n_test=4, image_size=32)
     assert folder == tmp_path / CAPTIONS_NAME
@@ -81,3 +100,13 @@ def test_captions_and_qa(tmp_path: Path) -> None:
     assert all(len(c["captions"]) == 5 and (folder / "images" / c["image"]).is_file() for c in caps)
     assert len(qa) == 3 * 16 and all(q["question"].endswith("?") and q["answers"] for q in qa)
     assert {q["image"] for q in qa} == {c["image"] for c in caps}
+
+
+def test_reader_passes_the_noise_knob(tmp_path: Path) -> None:
+    from aape_lightning.demo.reader import DemoReader
+
+    splits = DemoReader("DemoSatellite", root=str(tmp_path), prompt_noise=0.0).read()
+    bank = json.loads(Path(splits.prompts).read_text())
+    assert bank == prompt_bank(DEMO_DATASETS["DemoSatellite"], noise=0.0)
+    with pytest.raises(ValueError, match="prompt_noise=-1"):
+        DemoReader("DemoSatellite", root=str(tmp_path), prompt_noise=-1)

@@ -5,9 +5,10 @@ package's few-shot protocols run offline on real files that its readers treat li
 CoOp dataset. A ``manifest.json`` records the generator version and seed; a folder
 written by another version or seed is regenerated, never silently reused.
 
-Class lists mix attribute names the demo CLIP knows ("red circle") with concepts it
-met rarely in pretraining ("stop sign"); the prompt bank (``prompts.json``, CuPL's
-format) describes every class by its attributes, with an LLM's usual faults.
+Class lists mix attribute names the demo CLIP knows from images ("red circle") with
+concepts it knows only from text ("stop sign", in every dataset on both sides of the
+base/new split); the prompt bank (``prompts.json``, CuPL's format) describes every class
+by its attributes, with an LLM's usual faults at a level set by ``noise``.
 """
 
 from __future__ import annotations
@@ -30,16 +31,19 @@ from aape_lightning.demo.world import (
     Scene,
     Spec,
     captions,
+    family,
     plural,
     questions,
     render,
     sample_scene,
+    spec_phrase,
     with_articles,
 )
 
 log = logging.getLogger(__name__)
 
-DATASETS_VERSION = f"{WORLD_VERSION}/datasets-1"
+DATASETS_VERSION = f"{WORLD_VERSION}/datasets-2"
+PROMPT_NOISE = 1.0  # LLM-style faults in the prompt banks (see prompt_bank)
 DEMO_IMAGE_SIZE = 48
 MANIFEST = "manifest.json"
 CAPTIONS_NAME = "DemoCaptions"
@@ -73,8 +77,8 @@ def class_spec(classname: str) -> Spec:
 
 
 _SHAPE_CLASSES = (
-    "red circle", "stop sign", "blue square", "striped triangle", "warning sign", "green star",
-    "starfish", "purple diamond", "kite", "dotted hexagon", "donut", "pink cross",
+    "stop sign", "exit sign", "tiger moth", "luna moth", "blue square", "purple star",  # base
+    "detour sign", "info sign", "atlas moth", "emperor moth", "pink ring", "gray cross",  # new
 )  # fmt: skip
 DEMO_DATASETS: dict[str, DemoDataset] = {
     "DemoShapes": DemoDataset("DemoShapes", _SHAPE_CLASSES, ("photo", "textured"), "a photo of a {}."),
@@ -82,8 +86,8 @@ DEMO_DATASETS: dict[str, DemoDataset] = {
     "DemoSatellite": DemoDataset(
         "DemoSatellite",
         (
-            "forest", "orange stars", "farmland", "purple crosses", "residential area",
-            "gray hexagons", "lake", "pink diamonds", "parking lot", "green triangles",
+            "pine forest", "birch forest", "residential area", "industrial area", "orange stars",  # base
+            "wheat field", "rice field", "pink diamonds", "blue hexagons", "purple crosses",  # new
         ),  # fmt: skip
         ("satellite",),
         "a satellite image of {}.",
@@ -96,17 +100,12 @@ DEMO_TEMPLATES: dict[str, str] = {name: ds.template for name, ds in DEMO_DATASET
 # the prompt bank: what an LLM asked "describe what a {class} looks like" would write
 # ---------------------------------------------------------------------------------------------
 _IRRELEVANT = {
-    "stop sign": "Stop signs are placed at road crossings to control traffic.",
-    "warning sign": "A warning sign tells drivers to slow down.",
-    "starfish": "A starfish lives on the floor of the sea.",
-    "kite": "Children fly a kite on windy days.",
-    "donut": "A donut is a sweet snack eaten with coffee.",
-    "forest": "A forest is home to many animals and birds.",
-    "farmland": "Farmland is used to grow food for people.",
-    "residential area": "People live with their families in a residential area.",
-    "parking lot": "A parking lot is where people leave their cars.",
-    "lake": "People go fishing and swimming in a lake.",
-}
+    "sign": "A {name} stands by the road for drivers to read.",
+    "moth": "A {name} flies at night and rests by day.",
+    "forest": "A {name} is home to many animals and birds.",
+    "area": "People work and live in a {name}.",
+    "field": "Farmers harvest a {name} once a year.",
+}  # per family (the last name word)
 _VIEWS = {"photo": "photo", "textured": "photo", "sketch": "sketch", "satellite": "satellite image"}
 _VAGUE = (
     "A {name} is a common thing.",
@@ -116,29 +115,25 @@ _VAGUE = (
 )
 
 
-def _look(spec: Spec, rng: random.Random) -> str:
-    """A noun phrase for what instances of ``spec`` look like ("many small green dotted circles")."""
-    many = spec.count is not None and spec.count[0] > 1 or spec.domain == "satellite" and spec.size != "large"
-    count = rng.choice(("many", "several", "a few")) if many else "a"
-    pattern = spec.pattern if spec.pattern and spec.pattern != "plain" else ""
-    size = spec.size or ("small" if many and rng.random() < 0.5 else "")
-    shape = (plural(spec.shape) if many else spec.shape) if spec.shape else rng.choice(("shapes", "objects"))
-    return with_articles(" ".join(w for w in (count, size, spec.colour or "", pattern, shape) if w))
+def prompt_bank(ds: DemoDataset, seed: int = 0, noise: float = PROMPT_NOISE) -> dict[str, list[str]]:
+    """``{classname: [sentence, ...]}``: attribute descriptions plus an LLM's faults.
 
-
-def prompt_bank(ds: DemoDataset, seed: int = 0) -> dict[str, list[str]]:
-    """``{classname: [sentence, ...]}``: attribute descriptions with near-duplicates, vague and irrelevant lines."""
+    ``noise`` scales the faults: 1.0 adds per class 2 near-duplicates, 1-2 vague lines and, for
+    concepts, an irrelevant fact; 0 leaves 4-7 clean descriptions; 2.0 doubles the faults.
+    """
+    if noise < 0:
+        raise ValueError(f"prompt noise must be >= 0, got {noise}")
     bank: dict[str, list[str]] = {}
     for name in ds.classnames:
         rng = random.Random(f"prompts/{ds.name}/{seed}/{name}")
         spec = ds.spec(name)
         view = _VIEWS[ds.domains[0]]
         describe = [
-            f"A {name} is {_look(spec, rng)}.",
-            f"A {name} looks like {_look(spec, rng)}.",
-            f"A {view} of a {name} shows {_look(spec, rng)}.",
-            f"You can recognize a {name} as {_look(spec, rng)}.",
-            f"A {name} appears as {_look(spec, rng)}.",
+            f"A {name} is {spec_phrase(spec, rng)}.",
+            f"A {name} looks like {spec_phrase(spec, rng)}.",
+            f"A {view} of a {name} shows {spec_phrase(spec, rng)}.",
+            f"You can recognize a {name} as {spec_phrase(spec, rng)}.",
+            f"A {name} appears as {spec_phrase(spec, rng)}.",
         ]
         if spec.colour:
             describe.append(f"A {name} is {spec.colour} in color.")
@@ -148,10 +143,11 @@ def prompt_bank(ds: DemoDataset, seed: int = 0) -> dict[str, list[str]]:
             describe.append(f"A {name} is covered in {'stripes' if spec.pattern == 'striped' else 'dots'}.")
         rng.shuffle(describe)
         sentences = describe[: rng.randint(4, len(describe))]
-        sentences += [s.lower().rstrip(".") for s in rng.sample(sentences, 2)]  # near-duplicates
-        sentences += [v.format(name=name) for v in rng.sample(_VAGUE, rng.randint(1, 2))]
-        if name in _IRRELEVANT:
-            sentences.append(_IRRELEVANT[name])
+        n_dup, n_vague = round(2 * noise), round(rng.randint(1, 2) * noise)
+        sentences += [s.lower().rstrip(".") for s in rng.choices(sentences, k=n_dup)]  # near-duplicates
+        sentences += [rng.choice(_VAGUE).format(name=name) for _ in range(n_vague)]
+        if name in CONCEPTS:
+            sentences += [_IRRELEVANT[family(name)].format(name=name)] * round(noise)
         rng.shuffle(sentences)
         bank[name] = [with_articles(s) for s in sentences]
     return bank
@@ -204,7 +200,9 @@ def _folder_name(classname: str) -> str:
     return classname.replace(" ", "_")
 
 
-def ensure_demo_dataset(name: str, root: str | Path, seed: int = 0, image_size: int = DEMO_IMAGE_SIZE) -> Path:
+def ensure_demo_dataset(
+    name: str, root: str | Path, seed: int = 0, image_size: int = DEMO_IMAGE_SIZE, noise: float = PROMPT_NOISE
+) -> Path:
     """Generate ``root/<name>/`` in the CoOp layout unless an identical one is there; return it."""
     if name not in DEMO_DATASETS:
         raise KeyError(f"unknown demo dataset {name!r}; known: {sorted(DEMO_DATASETS)}")
@@ -214,6 +212,7 @@ def ensure_demo_dataset(name: str, root: str | Path, seed: int = 0, image_size: 
         "version": DATASETS_VERSION,
         "seed": seed,
         "image_size": image_size,
+        "prompt_noise": noise,
         "name": name,
         "classnames": list(ds.classnames),
         "concepts": [c for c in ds.classnames if c in CONCEPTS],
@@ -239,7 +238,7 @@ def ensure_demo_dataset(name: str, root: str | Path, seed: int = 0, image_size: 
                     split[part].append([rel, label, classname])
         (tmp / f"split_zhou_{name}.json").write_text(json.dumps(split))
         (tmp / "classnames.txt").write_text("\n".join(ds.classnames) + "\n")
-        (tmp / "prompts.json").write_text(json.dumps(prompt_bank(ds, seed), indent=1))
+        (tmp / "prompts.json").write_text(json.dumps(prompt_bank(ds, seed, noise), indent=1))
 
     return _write_atomically(Path(root) / name, manifest, write)
 

@@ -6,9 +6,14 @@ function is deterministic for the ``random.Random`` / seed it is given and never
 touches global random state, so datasets and checkpoints can be rebuilt bit for bit.
 
 Composite concepts (``CONCEPTS``: "stop sign" is a plain red hexagon) exist in the
-world, but captions name them only rarely (``concept_rate``): a CLIP pretrained here
-knows the attributes well and the concept names badly, which is the gap that prompt
-sentences describing the attributes (CuPL, AAPE) can close.
+world, but image captions do not name them (``concept_rate``, default 0): a CLIP pretrained
+here learns the attributes from images and the concept names only from text, the
+``glossary`` sentences that link a name to a partial description of what it looks like
+(as web text links "altar" to "a raised table in a church"). So the CLIP knows the names
+by description but hardly by sight, which is the gap prompt sentences describing the
+attributes (CuPL, AAPE) can close. Concepts come in families that share a name word
+("stop sign", "warning sign", "yield sign") and differ only by attributes the name does
+not say, as fine-grained classes do.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-WORLD_VERSION = "demo-world-1"
+WORLD_VERSION = "demo-world-2"
 
 SHAPES = ("circle", "square", "triangle", "star", "hexagon", "cross", "diamond", "ring")
 PLURALS = {"cross": "crosses"}
@@ -43,7 +48,7 @@ COUNT_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 ROWS = ("top", "middle", "bottom")
 COLUMNS = ("left", "center", "right")
 
-CONCEPT_RATE = 0.05  # chance that a caption names a concept its scene shows
+CONCEPT_RATE = 0.0  # chance that an image caption names a concept its scene shows (the knob; 0: text only)
 
 
 @dataclass(frozen=True)
@@ -68,18 +73,37 @@ class Spec:
         )
 
 
+_AREA = dict(domain="satellite", count=(3, 9))
 CONCEPTS: dict[str, Spec] = {
+    # families share their last name word and the look it stands for; members differ by colour,
+    # which the glossary seldom says (fine-grained classes: the name tells the kind, not which one)
     "stop sign": Spec("hexagon", "red", "plain"),
-    "warning sign": Spec("triangle", "yellow", "plain"),
-    "starfish": Spec("star", "orange", "dotted"),
-    "kite": Spec("diamond", "orange", "striped"),
-    "donut": Spec("ring", "pink", "dotted"),
-    "forest": Spec("circle", "green", "dotted", domain="satellite", count=(3, 9)),
-    "farmland": Spec("square", "yellow", "striped", domain="satellite", count=(3, 9)),
-    "residential area": Spec("square", "red", "plain", domain="satellite", count=(3, 9)),
-    "parking lot": Spec("square", "gray", "striped", domain="satellite", count=(3, 9)),
-    "lake": Spec("circle", "blue", "plain", size="large", domain="satellite", count=(1, 1)),
+    "exit sign": Spec("hexagon", "green", "plain"),
+    "detour sign": Spec("hexagon", "orange", "plain"),
+    "info sign": Spec("hexagon", "blue", "plain"),
+    "tiger moth": Spec("diamond", "orange", "striped"),
+    "luna moth": Spec("diamond", "yellow", "striped"),
+    "atlas moth": Spec("diamond", "red", "striped"),
+    "emperor moth": Spec("diamond", "purple", "striped"),
+    "pine forest": Spec("circle", "green", "dotted", **_AREA),
+    "birch forest": Spec("circle", "yellow", "dotted", **_AREA),
+    "residential area": Spec("square", "red", "plain", **_AREA),
+    "industrial area": Spec("square", "gray", "plain", **_AREA),
+    "wheat field": Spec("square", "yellow", "striped", **_AREA),
+    "rice field": Spec("square", "green", "striped", **_AREA),
 }
+
+
+def family(name: str) -> str:
+    """A concept's family: its last name word ("stop sign" -> "sign")."""
+    return name.split()[-1]
+
+
+def family_attributes(name: str) -> frozenset[str]:
+    """The attributes every member of ``name``'s family shares (what the family word stands for)."""
+    members = [CONCEPTS[n] for n in CONCEPTS if family(n) == family(name)]
+    fields = ("shape", "colour", "pattern", "size")
+    return frozenset(f for f in fields if len({getattr(m, f) for m in members}) == 1 and getattr(members[0], f))
 
 
 @dataclass(frozen=True)
@@ -407,6 +431,58 @@ def captions(scene: Scene, rng: random.Random, n: int = 5, concept_rate: float =
     while len(out) < n:
         out.append(out[len(out) % len(out)])
     return out
+
+
+def spec_phrase(spec: Spec, rng: random.Random, keep: float = 1.0, always: frozenset[str] = frozenset()) -> str:
+    """A noun phrase for what instances of ``spec`` look like ("many small green dotted circles").
+
+    ``keep``: the chance each constrained attribute (colour, pattern, size, shape) is said, except
+    those in ``always``; at least one is always said, and an unsaid shape reads "shapes" / "objects".
+    """
+    many = spec.count is not None and spec.count[0] > 1 or spec.domain == "satellite" and spec.size != "large"
+    pattern = spec.pattern if spec.pattern != "plain" or rng.random() < 0.5 else None
+    given = [a for a in ("colour", "pattern", "size", "shape") if (pattern if a == "pattern" else getattr(spec, a))]
+    said = {a for a in given if a in always or rng.random() < keep} or ({rng.choice(given)} if given else set())
+    count = rng.choice(("many", "several", "a few")) if many else "a"
+    size = spec.size if "size" in said else ("small" if many and rng.random() < 0.5 else "")
+    colour = spec.colour if "colour" in said else ""
+    pattern = pattern if "pattern" in said else ""
+    if "shape" in said:
+        shape = plural(spec.shape) if many else spec.shape
+    else:
+        shape = rng.choice(("shapes", "objects")) if many else rng.choice(("shape", "object"))
+    return with_articles(" ".join(w for w in (count, size, colour, pattern, shape) if w))
+
+
+GLOSS_NAMES = ("a {}", "the {}", "{}", "a photo of a {}.", "a picture of a {}.", "this is a {}.")
+GLOSS_FRAMES = ("{}", "{}.", "it looks like {}.", "it is {}.", "a photo of {}.", "an image of {}.")
+GLOSS_SATELLITE = ("a satellite image of {}.", "an aerial view of {}.", "{} seen from above.")
+
+
+DEFINITIONS = ("a {name} is {look}.", "{look} is called a {name}.", "a {name}, which is {look}.",
+               "a {name} looks like {look}.")  # fmt: skip
+
+
+def gloss(name: str, rng: random.Random, keep: float = 0.2, define: float = 0.5) -> tuple[str, str]:
+    """One text-only pair linking a concept's name to a description of its look.
+
+    The demo CLIP's text tower learns names from these pairs only (never from an image), the way
+    web text defines a word: the description always says what the family word stands for ("a
+    plain hexagon" for a sign) and each other attribute with chance ``keep``, so the name says what
+    kind of thing it is but seldom which one. With chance ``define`` the pair is a definition that
+    says the name and the whole look ("a stop sign is a red plain hexagon.") and the whole look
+    again: that is how the text tower learns to read such a sentence by the look it states.
+    """
+    spec = CONCEPTS[name]
+    satellite = spec.domain == "satellite"
+    if rng.random() < define:  # (definition, the whole look said again)
+        named = rng.choice(DEFINITIONS).format(name=name, look=spec_phrase(spec, rng))
+        named = named.replace(f"a {name}", name) if satellite else named  # "pine forest", no article
+        return with_articles(named), rng.choice(GLOSS_FRAMES).format(spec_phrase(spec, rng))
+    described = spec_phrase(spec, rng, keep, family_attributes(name))
+    if satellite:
+        return rng.choice(GLOSS_SATELLITE + ("{}",)).format(name), rng.choice(GLOSS_SATELLITE).format(described)
+    return with_articles(rng.choice(GLOSS_NAMES).format(name)), rng.choice(GLOSS_FRAMES).format(described)
 
 
 def questions(scene: Scene, rng: random.Random, n: int = 3) -> list[tuple[str, list[str]]]:
