@@ -26,8 +26,10 @@ test: $(STAMP)  ## run the whole test suite (what CI runs)
 test-fast: $(STAMP)  ## the suite without the subprocess end-to-end runs
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "not slow"
 
-demo: $(STAMP)  ## the main job on the embedded offline demo world
+demo: $(STAMP)  ## the main job on the embedded offline demo world, then the probe of its AAPE runs
 	HF_HUB_OFFLINE=1 $(BIN)/aape table --config configs/table/demo_quick.yaml
+	HF_HUB_OFFLINE=1 $(BIN)/aape demo probe --root data/demo \
+		--ckpt $$(ls runs/demo_table/*/aape/seed1/lightning_logs/version_*/checkpoints/*.ckpt)
 
 reproduce-table: $(STAMP)  ## every method, base-to-new, 3 seeds, printed as a table
 	HF_HUB_OFFLINE=1 $(BIN)/aape table --config configs/table/demo.yaml

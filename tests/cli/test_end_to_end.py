@@ -96,3 +96,18 @@ def test_ddp_fit_bf16_through_the_cli(trained, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert len(checkpoints(tmp_path / "runs")) == 1
     assert len(list((tmp_path / "runs").rglob("config.yaml"))) == 1  # rank 0 alone writes
+
+
+def test_load_task_rebuilds_the_trained_model_from_its_checkpoint(trained):
+    import torch
+
+    from aape_lightning.errors import CheckpointMismatchError
+    from aape_lightning.tasks.checkpoint import load_task
+
+    task = load_task(trained["ckpt"])
+    saved = torch.load(trained["ckpt"], map_location="cpu", weights_only=False)["state_dict"]
+    assert not task.training and set(task.state_dict()) == set(saved)
+    assert all(torch.equal(v, saved[k]) for k, v in task.state_dict().items())
+    assert task.backbone.spec.name == str(trained["clip"])
+    with pytest.raises(CheckpointMismatchError, match="does not exist"):
+        load_task(trained["tmp"] / "missing.ckpt")

@@ -23,3 +23,11 @@ def test_build_clip_short_run(tmp_path: Path) -> None:
     assert demo_main(args) == 0
     extra = torch.load(out, weights_only=True)["extra"]
     assert (extra["seed"], extra["steps"], extra["pool_size"]) == (1, 2, 8)
+
+
+def test_probe_prints_one_row_per_dataset_half(tmp_path: Path, capsys) -> None:
+    assert demo_main(["probe", "--root", str(tmp_path), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["dataset"], r["half"]) for r in rows] == [(n, h) for n in DEMO_DATASETS for h in ("base", "new")]
+    for r in rows:
+        assert 0 <= r["template"] <= 100 and 0 <= r["prompts"] <= 100 and r["chance"] == round(100 / r["classes"], 2)

@@ -11,7 +11,8 @@ from aape_lightning.demo.datasets import (
     ensure_demo_dataset,
     prompt_bank,
 )
-from aape_lightning.demo.pretrain import DEMO_CLIP_CONFIG, build_demo_clip, demo_accuracy
+from aape_lightning.demo.pretrain import DEMO_CLIP_CONFIG, build_demo_clip
+from aape_lightning.demo.probe import probe_checkpoint, probe_world
 from aape_lightning.demo.reader import DemoReader
 from aape_lightning.demo.world import (
     CONCEPTS,
@@ -42,10 +43,11 @@ __all__ = [
     "build_demo_clip",
     "caption",
     "captions",
-    "demo_accuracy",
     "demo_main",
     "ensure_demo_captions",
     "ensure_demo_dataset",
+    "probe_checkpoint",
+    "probe_world",
     "prompt_bank",
     "questions",
     "render",
