@@ -25,3 +25,19 @@ def test_output_is_fp32_unit_norm_and_depends_on_the_image():
 def test_hidden_must_be_positive():
     with pytest.raises(ValueError, match="hidden=0"):
         Generator(64, hidden=0)
+
+
+def test_residual_generator_starts_at_the_image_feature_and_learns_a_step():
+    torch.manual_seed(0)
+    gen = Generator(64, residual=True)
+    assert sum(p.numel() for p in gen.parameters()) == sum(p.numel() for p in Generator(64).parameters())
+    image = torch.randn(5, 64) * 3  # not unit: the residual adds the normalised feature
+    assert torch.allclose(gen(image), F.normalize(image, dim=-1), atol=1e-6)
+    target = F.normalize(torch.randn(5, 64), dim=-1)
+    opt = torch.optim.Adam(gen.parameters(), lr=1e-2)
+    before = (gen(image) - target).pow(2).sum().item()
+    for _ in range(50):
+        opt.zero_grad()
+        (gen(image) - target).pow(2).sum().backward()
+        opt.step()
+    assert (gen(image) - target).pow(2).sum().item() < 0.5 * before

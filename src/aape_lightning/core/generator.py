@@ -16,13 +16,26 @@ class Generator(nn.Module):
         dim: embedding width d (linked from the backbone).
         hidden: width of the hidden layer (the paper's 32).
         dropout: dropout on the hidden layer.
+        residual: ``p(x) = normalise(f(x) + h(f(x)))`` with h's last layer zero at start, so p(x)
+            starts as the image feature itself and h learns the step from image to prompt side
+            (our option; the paper is silent). Trained on a few base classes, the plain form can
+            only output mixtures of those classes' prompts; the residual keeps what the image
+            feature says about classes it never saw.
     """
 
-    def __init__(self, dim: int, hidden: int = 32, dropout: float = 0.0) -> None:
+    def __init__(self, dim: int, hidden: int = 32, dropout: float = 0.0, residual: bool = False) -> None:
         super().__init__()
         if hidden < 1:
             raise ValueError(f"Generator: hidden={hidden} must be at least 1")
+        self.residual = residual
         self.net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
+        if residual:
+            nn.init.zeros_(self.net[-1].weight)
+            nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, image: Tensor) -> Tensor:
-        return F.normalize(self.net(image.to(self.net[0].weight.dtype)).float(), dim=-1)
+        x = image.to(self.net[0].weight.dtype)  # (B, d)
+        out = self.net(x)  # (B, d)
+        if self.residual:
+            out = out + F.normalize(x, dim=-1)
+        return F.normalize(out.float(), dim=-1)
