@@ -109,8 +109,9 @@ class AAPECLI(LightningCLI):
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
         sub = self.config.get("subcommand")
-        if sub == "fit" and hasattr(self.model, "data_config"):
-            self.model.data_config = self.config[sub]["data"].as_dict()  # kept in checkpoints for `aape test`
+        config = self.config[sub] if sub else self.config  # no subcommand: built with run=False (the table)
+        if sub in ("fit", None) and hasattr(self.model, "data_config") and config.get("data") is not None:
+            self.model.data_config = config["data"].as_dict()  # kept in checkpoints for `aape test`
 
     def after_test(self) -> None:
         results = getattr(self.model, "test_results", None)

@@ -44,6 +44,12 @@ def test_table_runs_and_resumes(tmp_path, tiny_clip, tiny_dataset, cache_dir, ca
     # trainable heads were fitted (a checkpoint exists), the zero-shot head was only tested
     for method, fitted in (("coop", True), ("linear_probe", True), ("zero_shot", False)):
         assert bool(list((tmp_path / "table" / "Tiny" / method).rglob("*.ckpt"))) == fitted
+    # a table's checkpoint carries its data settings, like `aape fit`'s (`aape test --ckpt_path` alone works)
+    import torch
+
+    ckpt = next((tmp_path / "table" / "Tiny" / "coop").rglob("*.ckpt"))
+    data = torch.load(ckpt, map_location="cpu", weights_only=False)["aape_data"]
+    assert data["init_args"]["reader"]["init_args"]["root"] == str(tiny_dataset)
     stamps = [r.stat().st_mtime_ns for r in records]
     assert main(args) == 0  # resumes: nothing recomputed
     assert [r.stat().st_mtime_ns for r in records] == stamps
