@@ -203,7 +203,7 @@ def format_checkpoints(rows: list[dict]) -> str:
     head = f"{'checkpoint':<40}{'dataset':<14}{'chance':>8}{'new':>8}{'shuffled':>10}{'drop':>7}{'nearest-prompt':>16}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        name = str(r["checkpoint"])[-39:]
+        name = str(r["checkpoint"]).split("/lightning_logs/")[0][-39:]  # the run folder says which run
         lines.append(f"{name:<40}{r['dataset']:<14}{r['chance']:>8.1f}{r['new']:>8.1f}{r['new_shuffled']:>10.1f}"
                      f"{r['new'] - r['new_shuffled']:>7.1f}{r['nearest_prompt']:>16.1f}")  # fmt: skip
     return "\n".join(lines)
