@@ -33,6 +33,17 @@ def test_conflicting_class_names_in_split(tmp_path):
         CoOpSplitReader(str(tmp_path)).read()
 
 
+def test_split_file_names_lose_underscores_as_in_coop(tmp_path):
+    """CoOp's prompt learner builds "a photo of a american bulldog." from OxfordPets' 'american_bulldog'."""
+    (tmp_path / "images").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "images" / "a.png")
+    rows = [["a.png", 0, "american_bulldog"], ["a.png", 1, "great_pyrenees"]]
+    (tmp_path / "split_zhou_Pets.json").write_text(json.dumps({"train": rows, "val": rows, "test": rows}))
+    splits = CoOpSplitReader(str(tmp_path)).read()
+    assert splits.classnames == ["american bulldog", "great pyrenees"]
+    assert [it.classname for it in splits.train] == ["american bulldog", "great pyrenees"]
+
+
 def make_folder(root, classes=("cat", "sea_lion"), n=10):
     for c in classes:
         (root / c).mkdir(parents=True)

@@ -52,6 +52,10 @@ def test_coop_random_init_and_class_specific_shapes(backbone, feats):
     coop = ready(CoOpHead(backbone, ContextOptions(n_ctx=8)))
     assert coop.context.ctx.shape == (8, backbone.token_width)
     assert 0.01 < coop.context.ctx.std() < 0.03
+    random_csc = ready(CoOpHead(backbone, ContextOptions(n_ctx=8, class_specific=True)))
+    ctx = random_csc.context.ctx["all"]  # (K, n, w): CoOp draws each class's context independently
+    assert ctx.shape == (4, 8, backbone.token_width) and 0.01 < ctx.std() < 0.03
+    assert all(not torch.allclose(ctx[0], ctx[k]) for k in range(1, 4))
     csc = ready(CoOpHead(backbone, ContextOptions(ctx_init="a photo of a", class_specific=True)))
     assert csc.context.ctx["all"].shape == (4, 4, backbone.token_width)
     expected = text_logits(backbone, feats, [TEMPLATE.format(c) for c in CLASSES])

@@ -107,7 +107,8 @@ class CoOpSplitReader(DatasetReader):
             if split not in raw:
                 raise DataError(f'{path}: no "{split}" list; expected keys train, val, test')
             items = []
-            for relpath, label, classname in raw[split]:
+            for relpath, label, raw_name in raw[split]:
+                classname = raw_name.replace("_", " ")  # CoOp's prompt learner does this before building prompts
                 if names.setdefault(int(label), classname) != classname:
                     raise DataError(
                         f"{path}: label {label} is named both {names[int(label)]!r} and {classname!r}; fix the split"

@@ -56,7 +56,7 @@ class LearnedContext(nn.Module):
                 f"of {backbone.context_length} tokens; use n_ctx <= {backbone.context_length - 3}"
             )
         self.n_ctx, self.class_specific, self.position = n_ctx, class_specific, class_token_position
-        self._init = init
+        self._init, self._random_init = init, not ctx_init
         if class_specific:
             self.ctx = nn.ParameterDict()  # class set -> (K, n, w), created when its classes are known
         else:
@@ -80,7 +80,11 @@ class LearnedContext(nn.Module):
         index = context_layout(tokens.shape[1], self.n_ctx, names_only, self.position)  # (K, L)
         self._layouts[name] = (tokens, index)
         if self.class_specific and name not in self.ctx:
-            self.ctx[name] = nn.Parameter(self._init.to(self.backbone.device).expand(len(classnames), -1, -1).clone())
+            if self._random_init:  # CoOp's CSC: an independent draw per class
+                init = torch.randn(len(classnames), self.n_ctx, self._init.shape[-1]) * 0.02  # (K, n, w)
+            else:
+                init = self._init.expand(len(classnames), -1, -1)  # (K, n, w): the init words for every class
+            self.ctx[name] = nn.Parameter(init.to(self.backbone.device).clone())
 
     def context(self, class_set: str) -> Tensor:
         """``(n, w)`` shared context, or ``(K, n, w)`` for CSC."""
