@@ -62,6 +62,17 @@ def test_coop_random_init_and_class_specific_shapes(backbone, feats):
     assert torch.allclose(csc(feats, "all").logits, expected, atol=1e-4)
 
 
+def test_word_init_gives_one_vector_per_word_as_coop_counts(backbone):
+    from aape_lightning.backbones.clip_loader import clip
+
+    words = "a photo of a zyzzyvaqx"  # a rare last word: several BPE tokens, one word
+    assert len(clip.clip._tokenizer.encode(words)) > 5
+    coop = CoOpHead(backbone, ContextOptions(ctx_init=words))
+    assert coop.context.n_ctx == 5 and coop.context.ctx.shape == (5, backbone.token_width)
+    first = backbone.embed_tokens(backbone.tokenize([words]))[0, 1:6]  # (5, w): the first five token embeddings
+    assert torch.equal(coop.context.ctx.detach().cpu(), first.cpu())
+
+
 def test_cocoop_with_zero_meta_net_equals_coop(backbone, feats):
     torch.manual_seed(0)
     cocoop = ready(CoCoOpHead(backbone, ContextOptions(n_ctx=4, ctx_init=None)))

@@ -21,9 +21,13 @@ class ContextOptions:
     """How a CoOp-family head builds its learned context.
 
     Args:
-        n_ctx: number of context vectors (ignored when ``ctx_init`` is given: its token count).
+        n_ctx: number of context vectors (ignored when ``ctx_init`` is given: its number of words,
+            as CoOp counts them, each vector the embedding of the next token).
         ctx_init: words to initialise the context from, e.g. "a photo of a"; None: N(0, 0.02).
-        class_specific: one context per class (CSC) instead of one shared ("unified") context.
+        class_specific: one context per class (CSC) instead of one shared ("unified") context;
+            random contexts are drawn independently per class (CoOp). With ``ctx_init`` every class
+            starts from the words: CoOp's code then ignores CSC and learns one shared context; here
+            the flag is honoured (no silent override).
         class_token_position: "end", "middle" or "front".
     """
 
@@ -46,7 +50,7 @@ class LearnedContext(nn.Module):
         width = backbone.token_width
         if ctx_init:
             words = ctx_init.replace("_", " ").strip()
-            n_ctx = len(clip.clip._tokenizer.encode(words))
+            n_ctx = len(words.split(" "))  # CoOp: one vector per word, the first n token embeddings
             init = backbone.embed_tokens(backbone.tokenize([words]))[0, 1 : 1 + n_ctx].cpu()  # (n, w)
         else:
             init = torch.randn(n_ctx, width) * 0.02  # (n, w), CoOp's init
