@@ -2,9 +2,13 @@
 
 import json
 
+from PIL import Image
+
 from aape_lightning.data.classification.contract import ClassificationData
 from aape_lightning.data.classification.datamodule import ClassificationDataModule
-from aape_lightning.data.classification.readers import CoOpSplitReader
+from aape_lightning.data.classification.few_shot_cache import few_shot_dir, load_few_shot, save_few_shot
+from aape_lightning.data.classification.readers import CoOpSplitReader, ImageFolderReader
+from aape_lightning.data.classification.records import LabelledImage
 
 
 def test_prompts_for_uses_mapping_and_writes_report(tiny_dataset, tmp_path):
@@ -22,7 +26,7 @@ def test_prompts_for_uses_mapping_and_writes_report(tiny_dataset, tmp_path):
     assert [c["method"] for c in report["classes"]] == ["word-order", "mapping", "normalised"]
 
 
-def test_few_shot_cache_is_json_deterministic_reused_and_invalidated(tiny_dataset, tmp_path):
+def test_few_shot_cache_is_json_deterministic_reused_and_invalidated(tiny_dataset, tmp_path, cache_dir):
     import shutil
 
     data = shutil.copytree(tiny_dataset, tmp_path / "Tiny")
@@ -33,20 +37,25 @@ def test_few_shot_cache_is_json_deterministic_reused_and_invalidated(tiny_datase
         return m
 
     first = dm()
-    path = data / "split_fewshot" / "shot_2-seed_1.json"
-    assert first.few_shot_record == path
+    path = first.few_shot_record
+    assert path.parent == few_shot_dir(data, "Tiny") and path.name == "shot_2-seed_1.json"
+    assert path.is_relative_to(cache_dir) and not (data / "split_fewshot").exists()  # never in the data folder
     cached = json.loads(path.read_text())
     assert len(cached["train"]) == 12 and cached["meta"]["seed"] == 1
     # reused: a second run reads the file (a marker written into it comes back), not a new sample
     cached["train"][0][0] = str(data / "images" / "red_square" / "marker.png")
     path.write_text(json.dumps(cached))
     assert dm().datasets["train"]["base"][0].path.endswith("marker.png")
+    # stale: a sample written by the earlier sampler (no "sampler" in its key) is drawn again
+    del cached["meta"]["sampler"]
+    path.write_text(json.dumps(cached))
+    assert not any("marker" in it.path for it in dm().datasets["train"]["base"])
     # deterministic: the same (dataset, shots, seed) sampled afresh gives the same images
     path.unlink()
     assert [it.path for it in dm().datasets["train"]["base"]] == [it.path for it in first.datasets["train"]["base"]]
-    assert (data / "split_fewshot" / "shot_4-seed_2.json").is_file() is False
+    assert not (path.parent / "shot_4-seed_2.json").is_file()
     dm(shots=4, seed=2)
-    assert (data / "split_fewshot" / "shot_4-seed_2.json").is_file()
+    assert (path.parent / "shot_4-seed_2.json").is_file()
     # invalidated: a changed dataset is resampled, never silently reused
     split = json.loads((data / "split_zhou_Tiny.json").read_text())
     split["train"] = split["train"][1:]
@@ -55,6 +64,43 @@ def test_few_shot_cache_is_json_deterministic_reused_and_invalidated(tiny_datase
     cached["train"][0][0] = "/nowhere/marker.png"
     path.write_text(json.dumps(cached))
     assert not any("marker" in it.path for it in dm().datasets["train"]["base"])
+
+
+def test_image_folder_data_is_left_as_it_was_run_after_run(tmp_path, cache_dir):
+    """Two runs' setup on a ``root/<class>/<image>`` tree: the folder's listing never changes."""
+    root = tmp_path / "pets"
+    for name in ("cat", "sea_lion", "dog"):
+        (root / name).mkdir(parents=True)
+        for i in range(8):
+            Image.new("RGB", (8, 8), (i * 20, 0, 0)).save(root / name / f"{i}.png")
+    listing = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    for _run in range(2):
+        dm = ClassificationDataModule(ImageFolderReader(str(root)), shots=2, protocol="all", num_workers=0)
+        dm.setup("fit")
+        assert dm.class_sets == {"all": ["cat", "dog", "sea lion"]}
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == listing
+    # a split_fewshot folder an earlier version wrote there is not taken for a class
+    (root / "split_fewshot").mkdir()
+    sample = dm.few_shot_record.read_text()
+    (root / "split_fewshot" / "shot_2-seed_1.json").write_text(sample)
+    (root / "split_fewshot" / "shot_2-seed_1.tmp").write_text("")
+    assert ImageFolderReader(str(root)).read().classnames == ["cat", "dog", "sea lion"]
+
+
+def test_concurrent_saves_of_one_few_shot_file_never_fail(tmp_path):
+    """Runs sharing a cache write the same file at once: unique temporary names, one atomic rename each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = [LabelledImage(f"/x/{i}.png", i % 3, f"c{i % 3}") for i in range(30)]
+    path = tmp_path / "cache" / "shot_2-seed_1.json"
+
+    def save(_):
+        save_few_shot(path, items, items[:3], {"seed": 1})
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(save, range(400)))  # raises here if any save failed
+    assert load_few_shot(path, {"seed": 1}) == (items, items[:3])
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
 
 
 def test_datamodule_states_the_classification_contract(tiny_dataset, tmp_path):

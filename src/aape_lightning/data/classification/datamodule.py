@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Literal
 
 from torch.utils.data import DataLoader
 
-from aape_lightning.backbones.clip_loader import default_cache_dir
 from aape_lightning.data.classification.contract import ClassificationData
-from aape_lightning.data.classification.few_shot_cache import load_few_shot, save_few_shot
+from aape_lightning.data.classification.few_shot_cache import few_shot_dir, load_few_shot, save_few_shot
 from aape_lightning.data.classification.protocols import (
+    SAMPLER,
     base_new_labels,
+    by_label,
     sample_few_shot,
     split_fingerprint,
     subsample_classes,
+    warn_short_classes,
 )
 from aape_lightning.data.classification.readers import DatasetReader
 from aape_lightning.data.classification.records import DatasetSplits, LabelledImage
@@ -41,7 +42,9 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
 
     Args:
         reader: the dataset reader (layout); may be omitted for ``predict``.
-        shots: training images per class (CoOp: 1, 2, 4, 8, 16); 0 keeps every image.
+        shots: training images per class (CoOp: 1, 2, 4, 8, 16); 0 keeps every image. The
+            images are those Dassl's sampler picks for CoOp with the same seed; a class with
+            fewer images keeps all it has, with a warning naming it.
         seed: the few-shot sampling seed (CoOp: 1, 2, 3).
         protocol: "base2new", "all" or "cross" (evaluation only).
         prompts: a CuPL-format prompt file for prompt-using heads; default: the reader's.
@@ -54,7 +57,8 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         prompt_report: write how each class was matched to this JSON file.
         val_shots: validation images per class; default ``min(shots, 4)`` as CoOp.
         split_cache_dir: where the sampled few-shot split is cached as JSON; default
-            ``<root>/split_fewshot``, or the user cache dir when that is not writable.
+            ``<cache dir>/split_fewshot/<dataset>-<hash of root>`` (``$AAPE_CACHE_DIR``, else
+            ``~/.cache/aape``): nothing is ever written into the data folder.
     """
 
     def __init__(
@@ -181,15 +185,17 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
             "shots": self.shots,
             "val_shots": val_shots,
             "seed": self.seed,
+            "sampler": SAMPLER,  # samples of an older sampler are drawn again, not reused
         }
         path = self._cache_dir() / f"shot_{self.shots}-seed_{self.seed}.json"
         cached = load_few_shot(path, meta)
         if cached is not None:
             log.info("reusing few-shot split %s", path)
+            if self.shots > 0:  # the same warning as when it was drawn
+                warn_short_classes(by_label(splits.train), self.shots, f"{self.reader.name} train")
             self.few_shot_record = path
             return cached
-        train = sample_few_shot(splits.train, self.shots, self.seed)
-        val = sample_few_shot(splits.val, val_shots, self.seed) if val_shots > 0 else list(splits.val)
+        train, val = sample_few_shot(splits.train, splits.val, self.shots, self.seed, val_shots, self.reader.name)
         if self.trainer is None or self.trainer.is_global_zero:
             save_few_shot(path, train, val, meta)
             log.info("sampled %d-shot split (seed %d), saved to %s", self.shots, self.seed, path)
@@ -199,10 +205,7 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
     def _cache_dir(self) -> Path:
         if self.split_cache_dir:
             return Path(self.split_cache_dir)
-        preferred = self.reader.root / "split_fewshot"
-        if os.access(self.reader.root, os.W_OK):
-            return preferred
-        return default_cache_dir() / "split_fewshot" / self.reader.name
+        return few_shot_dir(self.reader.root, self.reader.name)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.datasets["train"][self.train_set], train=True)

@@ -1,14 +1,38 @@
-"""The sampled few-shot split as JSON, so a run reuses it and anyone can see which images it used."""
+"""The sampled few-shot split as JSON, so a run reuses it and anyone can see which images it used.
+
+The files live under the user cache dir, never in the data folder: a data folder stays as the
+user left it (an ``ImageFolderReader`` would otherwise read the cache folder as a class).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
+import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from aape_lightning.backbones.clip_loader import default_cache_dir
 from aape_lightning.data.classification.records import LabelledImage
 from aape_lightning.errors import DataError
+
+CACHE_FOLDER = "split_fewshot"
+# What earlier versions (and CoOp) wrote into <data root>/split_fewshot: samples and temp files.
+_WRITTEN = re.compile(r"shot_-?\d+-seed_-?\d+\.(json|pkl|tmp|json\..+\.tmp)")
+
+
+def few_shot_dir(root: Path, name: str) -> Path:
+    """``<cache dir>/split_fewshot/<name>-<hash of the data folder's absolute path>``."""
+    key = hashlib.sha256(str(Path(root).expanduser().resolve()).encode()).hexdigest()[:8]
+    return default_cache_dir() / CACHE_FOLDER / f"{name}-{key}"
+
+
+def is_few_shot_folder(folder: Path) -> bool:
+    """A ``split_fewshot`` folder holding only few-shot files: written by a tool, not a class of images."""
+    return folder.name == CACHE_FOLDER and all(_WRITTEN.fullmatch(p.name) for p in folder.iterdir())
 
 
 def save_few_shot(path: Path, train: Sequence[LabelledImage], val: Sequence[LabelledImage], meta: dict) -> None:
@@ -25,9 +49,14 @@ def save_few_shot(path: Path, train: Sequence[LabelledImage], val: Sequence[Labe
     payload = {"meta": meta, "train": [[it.path, it.label, it.classname] for it in train],
                "val": [[it.path, it.label, it.classname] for it in val],
                "train_by_class": per_class(train)}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    tmp.replace(path)
+    # a unique temporary name per writer, then an atomic rename: concurrent runs never collide
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=path.name + ".", suffix=".tmp", delete=False) as fh:
+        fh.write(json.dumps(payload, indent=1))
+    try:
+        os.replace(fh.name, path)
+    except OSError:
+        Path(fh.name).unlink(missing_ok=True)
+        raise
 
 
 def load_few_shot(path: Path, meta: dict) -> tuple[list[LabelledImage], list[LabelledImage]] | None:

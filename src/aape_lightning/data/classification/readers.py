@@ -7,6 +7,7 @@ import logging
 import random
 from pathlib import Path
 
+from aape_lightning.data.classification.few_shot_cache import is_few_shot_folder
 from aape_lightning.data.classification.records import DatasetSplits, LabelledImage
 from aape_lightning.data.image_files import find_images
 from aape_lightning.errors import DataError
@@ -129,7 +130,8 @@ class ImageFolderReader(DatasetReader):
 
     Custom data needs no code: class names are the folder names with underscores read as
     spaces. Without split folders, each class is split by ``val_fraction`` / ``test_fraction``
-    with ``seed``.
+    with ``seed``. A ``split_fewshot`` folder of few-shot files (written there by older
+    versions) is not a class.
 
     Args:
         root: the folder.
@@ -153,7 +155,7 @@ class ImageFolderReader(DatasetReader):
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
 
     def _classes(self, folder: Path) -> list[Path]:
-        classes = sorted(p for p in folder.iterdir() if p.is_dir())
+        classes = sorted(p for p in folder.iterdir() if p.is_dir() and not is_few_shot_folder(p))
         if not classes:
             raise DataError(
                 f"{folder}: no class folders; expected {folder}/<class>/<image> (a flat folder of images has no labels)"
