@@ -2,6 +2,9 @@ import pytest
 import torch
 
 from aape_lightning.backbones import FrozenCLIP, build_tiny_clip, resolve_backbone
+from aape_lightning.backbones.clip_loader import clip
+
+clip_tokenize = clip.tokenize
 from aape_lightning.errors import BackboneError
 
 
@@ -14,11 +17,30 @@ def test_file_layouts_load_the_same_architecture(tmp_path, layout):
     assert spec.path == str(path.resolve()) and len(spec.sha256) == 64
 
 
-def test_openai_layout_roundtrip_values(tmp_path):
-    """The bare state dict goes through clip-anytorch's build_model (fp16 on the way), then back to fp32."""
+def test_openai_layout_fp32_file_loads_bit_exactly(tmp_path):
+    """An fp32 OpenAI-layout state dict comes back value for value (no fp16 round trip on the way)."""
+    path = build_tiny_clip(tmp_path / "o.pt", seed=3, layout="openai")
+    saved = torch.load(path, weights_only=True)
+    model, _ = resolve_backbone(str(path), tmp_path)
+    loaded = model.state_dict()
+    assert saved.keys() == loaded.keys()
+    changed = [k for k in saved if not torch.equal(saved[k], loaded[k])]
+    assert changed == [] and all(v.dtype == torch.float32 for v in loaded.values() if v.is_floating_point())
     a, _ = resolve_backbone(str(build_tiny_clip(tmp_path / "a.pt", seed=3)), tmp_path)
-    o, _ = resolve_backbone(str(build_tiny_clip(tmp_path / "o.pt", seed=3, layout="openai")), tmp_path)
-    assert torch.allclose(a.text_projection, o.text_projection, atol=1e-3)
+    tokens = clip_tokenize(["a photo of a dog."], context_length=model.context_length)
+    assert torch.equal(a.encode_text(tokens), model.encode_text(tokens))  # same as this project's format
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::FutureWarning")
+def test_openai_layout_torchscript_file_loads_bit_exactly(tmp_path):
+    """A TorchScript archive (OpenAI's release format) holding fp32 weights keeps them exactly too."""
+    path = build_tiny_clip(tmp_path / "o.pt", seed=3, layout="openai")
+    saved = torch.load(path, weights_only=True)
+    model, _ = resolve_backbone(str(path), tmp_path)
+    scripted = torch.jit.trace_module(model, {"encode_text": clip_tokenize(["a dog."], context_length=model.context_length)}, check_trace=False)
+    scripted.save(str(tmp_path / "scripted.pt"))
+    again, _ = resolve_backbone(str(tmp_path / "scripted.pt"), tmp_path)
+    assert all(torch.equal(saved[k], v) for k, v in again.state_dict().items())
 
 
 def test_unknown_name_lists_known_ones(tmp_path):

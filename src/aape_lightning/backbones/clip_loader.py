@@ -26,7 +26,7 @@ from aape_lightning.errors import BackboneError
 with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_resources
     warnings.simplefilter("ignore")
     import clip
-    from clip.model import CLIP
+    from clip.model import CLIP, build_model
 
 log = logging.getLogger(__name__)
 
@@ -116,15 +116,28 @@ def _load_file(path: Path) -> CLIP:
             state[TOKEN_TABLE] = table
         model.load_state_dict(state)
         return model.float().eval()
-    try:  # OpenAI layout: clip-anytorch infers the architecture (heads = width // 64)
-        model, _ = clip.load(str(path), device="cpu", jit=False)
+    try:  # OpenAI layout: a bare state dict, or a TorchScript archive as OpenAI releases them
+        state = payload if isinstance(payload, dict) else torch.jit.load(str(path), map_location="cpu").state_dict()
+        return _from_openai_state(state)
     except Exception as err:
         raise BackboneError(
             f"{path}: not a CLIP checkpoint that can be read ({type(err).__name__}: {err}). "
             f"Pass an OpenAI CLIP file (TorchScript or state dict) or one written by "
             f"aape_lightning.backbones.save_clip."
         ) from err
-    return model.float().eval()
+
+
+def _from_openai_state(state: dict[str, torch.Tensor]) -> CLIP:
+    """An OpenAI-layout state dict as an fp32 CLIP holding exactly the file's values.
+
+    clip-anytorch's ``build_model`` infers the architecture (heads = width // 64) but casts the
+    model to fp16 before loading, which rounds fp32 weights to fp16; the values are therefore
+    loaded a second time, into the model made fp32.
+    """
+    state = {k: v for k, v in state.items() if k not in ("input_resolution", "context_length", "vocab_size")}
+    model = build_model(dict(state)).float()
+    model.load_state_dict(state)
+    return model.eval()
 
 
 def resolve_backbone(name_or_path: str, cache_dir: str | Path | None = None) -> tuple[CLIP, BackboneSpec]:
@@ -144,6 +157,7 @@ def resolve_backbone(name_or_path: str, cache_dir: str | Path | None = None) -> 
         root = cache_dir / "clip"
         log.info("loading CLIP %s (download to %s if absent, SHA256 checked)", name_or_path, root)
         try:
+            # OpenAI's released weights are fp16, so clip-anytorch's fp16 cast loses nothing here
             model, _ = clip.load(name_or_path, device="cpu", jit=False, download_root=str(root))
         except Exception as err:
             raise BackboneError(
