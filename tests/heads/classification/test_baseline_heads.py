@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from aape_lightning.backbones import FrozenCLIP
+from aape_lightning.errors import UserError
 from aape_lightning.heads import (
     CoCoOpHead,
     ContextOptions,
@@ -97,6 +98,44 @@ def test_kgcoop_extra_loss_is_zero_at_template_init_and_grows(backbone, feats):
     head.context.ctx.data += torch.randn_like(head.context.ctx) * 0.5
     assert head(feats, "all").losses["knowledge"] > 1e-3
     assert head.eval()(feats, "all").losses == {}
+
+
+# KgCoOp's hand-written prompt per dataset, as CUSTOM_TEMPLATES in its trainers/kgcoop.py has it.
+KGCOOP_PUBLISHED = {
+    "OxfordPets": "a photo of a {}, a type of pet.", "OxfordFlowers": "a photo of a {}, a type of flower.",
+    "FGVCAircraft": "a photo of a {}, a type of aircraft.", "DescribableTextures": "a photo of a {}, a type of texture.",
+    "EuroSAT": "a centered satellite photo of {}.", "StanfordCars": "a photo of a {}.",
+    "Food101": "a photo of {}, a type of food.", "SUN397": "a photo of a {}.", "Caltech101": "a photo of a {}.",
+    "UCF101": "a photo of a person doing {}.", "ImageNet": "a photo of a {}.", "ImageNetSketch": "a photo of a {}.",
+    "ImageNetV2": "a photo of a {}.", "ImageNetA": "a photo of a {}.", "ImageNetR": "a photo of a {}.",
+}
+
+
+def test_kgcoop_guides_with_kgcoops_own_template_of_each_dataset(backbone):
+    """The data hands over CoOp's template (DTD: "{} texture."); KgCoOp's knowledge target uses its own."""
+    from aape_lightning.data.classification.catalog import CATALOG
+
+    assert sorted(KGCOOP_PUBLISHED) == sorted(CATALOG)
+    head = KgCoOpHead(backbone)
+    for name, spec in CATALOG.items():
+        head.set_classes(name, CLASSES, spec.template)
+        expected = F.normalize(backbone.text_features([KGCOOP_PUBLISHED[name].format(c) for c in CLASSES]), dim=-1)
+        assert torch.allclose(head.class_features(name), expected, atol=1e-6), name
+    custom = KgCoOpHead(backbone, template="a drawing of a {}.")
+    custom.set_classes("all", CLASSES, "{} texture.")
+    assert custom.class_sets["all"][1] == "a drawing of a {}."
+    unknown = ready(KgCoOpHead(backbone))  # a dataset KgCoOp never ran keeps the data's template
+    assert unknown.class_sets["all"][1] == TEMPLATE
+
+
+def test_kgcoop_context_is_kgcoops_or_refused(backbone):
+    """KgCoOp starts from "a photo of a" (or random) with the class token at the end; nothing else passes silently."""
+    assert KgCoOpHead(backbone).context.n_ctx == 4
+    assert KgCoOpHead(backbone, ContextOptions(n_ctx=8)).context.n_ctx == 8  # KgCoOp's CTX_INIT False: random
+    for options in (ContextOptions(ctx_init="a picture of"), ContextOptions(ctx_init="a photo of a",
+                                                                            class_token_position="front")):
+        with pytest.raises(UserError, match=r"KgCoOpHead: KgCoOp starts its context from 'a photo of a'.*CoOpHead"):
+            KgCoOpHead(backbone, options)
 
 
 def test_cupl_with_one_prompt_equals_zero_shot_with_that_prompt(backbone, feats):
