@@ -3,9 +3,9 @@ import torch
 
 from aape_lightning.backbones import FrozenCLIP, build_tiny_clip, resolve_backbone
 from aape_lightning.backbones.clip_loader import clip
+from aape_lightning.errors import BackboneError
 
 clip_tokenize = clip.tokenize
-from aape_lightning.errors import BackboneError
 
 
 @pytest.mark.parametrize("layout", ["aape", "openai"])

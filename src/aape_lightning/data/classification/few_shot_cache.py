@@ -50,12 +50,13 @@ def save_few_shot(path: Path, train: Sequence[LabelledImage], val: Sequence[Labe
                "val": [[it.path, it.label, it.classname] for it in val],
                "train_by_class": per_class(train)}
     # a unique temporary name per writer, then an atomic rename: concurrent runs never collide
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=path.name + ".", suffix=".tmp", delete=False) as fh:
-        fh.write(json.dumps(payload, indent=1))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
-        os.replace(fh.name, path)
-    except OSError:
-        Path(fh.name).unlink(missing_ok=True)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(payload, indent=1))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
         raise
 
 
