@@ -177,12 +177,13 @@ def test_report_counts_and_log(tmp_path, caplog, no_encoder):
     assert data["bank"] == str(bank) and data["num_classes"] == 2 and data["dedup"] is None
     assert data["counts"] == {
         "mapping": 0, "exact": 1, "normalised": 1, "word-order": 0, "qualifier": 0,
-        "template-fallback": 0, "unmatched": 0,
+        "template-fallback": 0, "ambiguous": 0, "unmatched": 0,
     }
     assert data["classes"][0] == {"index": 0, "name": "red square", "method": "normalised", "key": "Red_Square",
-                                  "prompts": 1}
+                                  "prompts": 1, "repeats_dropped": 0}
     assert data["unused_bank_keys"] == ["unused"]
     assert "exact 1, normalised 1" in caplog.text and "'red square' <- bank key 'Red_Square' (normalised)" in caplog.text
+    assert "1 bank keys no class uses: 'unused'" in caplog.text
 
 
 def test_word_order_from_a_plain_dict(no_encoder):
