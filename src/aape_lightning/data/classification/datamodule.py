@@ -53,6 +53,8 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         prompt_dedup_threshold: drop prompts whose sentence-transformers cosine similarity to an
             earlier prompt of the class exceeds this (e.g. 0.95); None keeps all.
         prompt_report: write how each class (of every class set) was matched to this JSON file.
+        prompt_keep_repeats: keep a class's exact repeated sentences (CuPL's files have many),
+            which weights them more in the class mean; default drops them (counted in the report).
         val_shots: validation images per class; default ``min(shots, 4)`` as CoOp.
         split_cache_dir: where the sampled few-shot split is cached as JSON; default
             ``<root>/split_fewshot``, or the user cache dir when that is not writable.
@@ -69,6 +71,7 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         prompt_mapping: str | None = None,
         prompt_dedup_threshold: float | None = None,
         prompt_report: str | None = None,
+        prompt_keep_repeats: bool = False,
         val_shots: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int = 100,
@@ -90,7 +93,7 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         self.shots, self.seed, self.protocol = shots, seed, protocol
         self.prompts, self.prompt_fallback = prompts, prompt_fallback
         self.prompt_mapping, self.prompt_dedup_threshold = prompt_mapping, prompt_dedup_threshold
-        self.prompt_report = prompt_report
+        self.prompt_report, self.prompt_keep_repeats = prompt_report, prompt_keep_repeats
         self._prompt_match = None  # every class's prompts, matched once (see prompts_for)
         self.val_shots = val_shots
         self.split_cache_dir = split_cache_dir
@@ -130,6 +133,7 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
             self._prompt_match = match_prompt_file(
                 path, self.splits.classnames, self.prompt_mapping, fallback, self.prompt_dedup_threshold,
                 self.prompt_report, dataset=self.reader.name if self.reader is not None else None,
+                keep_repeats=self.prompt_keep_repeats,
             )
         return self._prompt_match.select(self.class_labels[class_set])
 
