@@ -125,7 +125,7 @@ def test_fetch_cli_pinned_manifest_mismatch_exit_1_and_unknown_dataset_exit_2(tm
     target.parent.mkdir(parents=True)
     (tmp_path / "c.json").rename(target)
     out = tmp_path / "out"
-    assert prompts_main(["fetch", "cupl", "--out", str(out), "--base-url", url, "--datasets", "Caltech101"]) == 1
+    assert prompts_main(["fetch", "cupl", "--out", str(out), "--base-url", url, "--datasets", "caltech-101"]) == 1
     assert "checksum mismatch (git blob id" in capsys.readouterr().err and list(out.iterdir()) == []
     assert prompts_main(["fetch", "cupl", "--out", str(out), "--datasets", "EuroSAT"]) == 2
     assert "aape prompts generate" in capsys.readouterr().err

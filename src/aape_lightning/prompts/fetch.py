@@ -113,7 +113,7 @@ def fetch_banks(
     written to a temp file in ``out_dir`` and renamed, so a failed or corrupt download leaves
     nothing. ``opener`` (url -> bytes) replaces ``urllib`` (tests use ``file://`` URLs or one).
     """
-    wanted = list(banks) if not datasets else list(datasets)
+    wanted = list(banks) if not datasets else [_catalog_name(d) for d in datasets]
     unknown = [d for d in wanted if d not in banks]
     if unknown:
         raise ValueError(
@@ -152,6 +152,17 @@ def fetch_banks(
         log.info("%s: %s (%d bytes)", name, target, len(data))
         done[name] = target
     return done
+
+
+def _catalog_name(name: str) -> str:
+    """The catalog's spelling of a dataset name, folder name or alias ("caltech-101" -> "Caltech101")."""
+    from aape_lightning.data.classification.catalog import catalog_entry  # lazy: data imports prompts
+    from aape_lightning.errors import DataError
+
+    try:
+        return catalog_entry(name).name
+    except DataError:
+        return name
 
 
 def _urlopen(url: str, timeout: float) -> bytes:
