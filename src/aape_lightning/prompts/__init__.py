@@ -1,4 +1,4 @@
-"""Natural-language prompts: CuPL prompt banks (reading, matching to classes) and their generation by an LLM.
+"""Natural-language prompts: CuPL prompt banks (fetching, reading, matching to classes) and their generation by an LLM.
 
 Light to import: language models and sentence encoders load only when used.
 """
@@ -8,16 +8,19 @@ from aape_lightning.prompts.backends import Backend, GenerationError, OpenAIBack
 from aape_lightning.prompts.bank import pad_prompt_embeddings, read_prompt_file
 from aape_lightning.prompts.cleaning import clean_answer, clean_answers
 from aape_lightning.prompts.cli import prompts_main
+from aape_lightning.prompts.fetch import CUPL_BANKS, DownloadError, fetch_banks
 from aape_lightning.prompts.generate import generate_bank, read_class_list
-from aape_lightning.prompts.mapping import read_mapping_file
+from aape_lightning.prompts.mapping import read_mapping_file, shipped_mapping_path
 from aape_lightning.prompts.matching import PromptMatch, match_prompts
 from aape_lightning.prompts.questions import DEFAULT_QUESTIONS, read_questions_file, render_question
 from aape_lightning.prompts.report import log_report, write_report
-from aape_lightning.prompts.resolve import resolve_prompts
+from aape_lightning.prompts.resolve import match_prompt_file, resolve_prompts
 
 __all__ = [
+    "CUPL_BANKS",
     "DEFAULT_QUESTIONS",
     "Backend",
+    "DownloadError",
     "GenerationError",
     "OpenAIBackend",
     "PromptBankError",
@@ -26,8 +29,10 @@ __all__ = [
     "TransformersBackend",
     "clean_answer",
     "clean_answers",
+    "fetch_banks",
     "generate_bank",
     "log_report",
+    "match_prompt_file",
     "match_prompts",
     "pad_prompt_embeddings",
     "prompts_main",
@@ -37,5 +42,6 @@ __all__ = [
     "read_questions_file",
     "render_question",
     "resolve_prompts",
+    "shipped_mapping_path",
     "write_report",
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from aape_lightning.errors import PromptBankError
+from aape_lightning.errors import PromptBankError, UserError
 
 
 def no_duplicate_keys(path: Path, fix: str = "appears twice; merge its prompt lists into one entry"):
@@ -29,13 +29,25 @@ def no_duplicate_keys(path: Path, fix: str = "appears twice; merge its prompt li
     return hook
 
 
+def read_utf8(path: Path, error: type[UserError] = PromptBankError) -> str:
+    """A text file's contents; bytes that are not UTF-8 are ``error`` naming the byte offset and the fix."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        bad = err.object[err.start : err.start + 4]
+        raise error(
+            f"{path}: not UTF-8 text at byte offset {err.start} (byte {bad[:1].hex()}, in {bad!r}); "
+            "re-save the file as UTF-8, e.g. iconv -f latin1 -t utf-8 OLD > NEW"
+        ) from None
+
+
 def read_prompt_file(path: str | Path) -> dict[str, list[str]]:
     """Read a CuPL-format JSON file and check its shape."""
     path = Path(path)
     if not path.is_file():
         raise PromptBankError(f"prompt file {path} does not exist; pass the path of a CuPL-format JSON file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=no_duplicate_keys(path))
+        data = json.loads(read_utf8(path), object_pairs_hook=no_duplicate_keys(path))
     except json.JSONDecodeError as err:
         raise PromptBankError(f"{path}: not valid JSON ({err})") from err
     if not isinstance(data, dict) or not all(

@@ -1,7 +1,8 @@
-"""``aape prompts generate``: write a CuPL-format prompt bank for a class list with an LLM.
+"""``aape prompts generate``: write a CuPL-format prompt bank for a class list with an LLM;
+``aape prompts fetch cupl``: download CuPL's published banks (checksummed).
 
-Exit codes: 0 done; 1 the language model failed (everything generated so far is saved: rerun the
-same command to continue); 2 bad arguments or input files.
+Exit codes: 0 done; 1 the language model or a download failed (everything done so far is saved:
+rerun the same command to continue); 2 bad arguments or input files.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 
 from aape_lightning.errors import UserError
 from aape_lightning.prompts.backends import Backend, GenerationError, OpenAIBackend, TransformersBackend
+from aape_lightning.prompts.fetch import CUPL_BANKS, CUPL_BASE_URL, DownloadError, fetch_banks
 from aape_lightning.prompts.generate import generate_bank, read_class_list
 from aape_lightning.prompts.questions import DEFAULT_QUESTIONS, DEFAULT_SYSTEM_PROMPT, read_questions_file
 
@@ -47,7 +49,35 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--require-name", action="store_true", help="drop answers that do not name the class")
     gen.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP request")
     gen.add_argument("--retries", type=int, default=2, help="retries per HTTP request (429, 5xx, connection)")
+    fetch = sub.add_parser(
+        "fetch",
+        help="download CuPL's published prompt banks (checksummed)",
+        description=(
+            "Download CuPL's banks (github.com/sarahpratt/CuPL, pinned commit) into --out, one JSON per "
+            "dataset, each checked against its recorded checksum. They load as data.prompts with no mapping "
+            "(shipped mappings apply for catalogued datasets). CuPL has no EuroSAT bank: use generate."
+        ),
+    )
+    fetch.add_argument("source", choices=("cupl",), help="whose banks to fetch")
+    fetch.add_argument("--out", required=True, help="folder to write the banks to")
+    fetch.add_argument("--datasets", nargs="+", help=f"only these (default all: {' '.join(CUPL_BANKS)})")
+    fetch.add_argument("--base-url", default=CUPL_BASE_URL, help="where the repository's files are (a mirror)")
+    fetch.add_argument("--timeout", type=float, default=60.0, help="seconds per download")
     return parser
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    try:
+        done = fetch_banks(args.out, args.datasets, args.base_url, timeout=args.timeout)
+    except DownloadError as err:
+        print(f"aape prompts: error: {err}", file=sys.stderr)
+        return 1
+    except (UserError, ValueError) as err:
+        print(f"aape prompts: error: {err}", file=sys.stderr)
+        return 2
+    for name, path in done.items():
+        print(f"{name}: {path}")
+    return 0
 
 
 def _backend(args: argparse.Namespace) -> Backend:
@@ -77,6 +107,8 @@ def prompts_main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as stop:  # --help or a usage error: argparse has printed it
         return int(stop.code or 0)
+    if args.command == "fetch":
+        return _fetch(args)
     try:
         classes = read_class_list(args.classes)
         questions = read_questions_file(args.questions_file) if args.questions_file else list(DEFAULT_QUESTIONS)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aape_lightning.errors import ClassListError
 from aape_lightning.prompts.backends import Backend, GenerationError
-from aape_lightning.prompts.bank import read_prompt_file
+from aape_lightning.prompts.bank import read_prompt_file, read_utf8
 from aape_lightning.prompts.cleaning import clean_answers
 from aape_lightning.prompts.questions import DEFAULT_QUESTIONS, check_questions, render_question
 
@@ -36,7 +36,7 @@ def read_class_list(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise ClassListError(f"class list {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path, ClassListError)
     if path.suffix == ".json" or text.lstrip()[:1] in ("[", "{"):
         try:
             data = json.loads(text)

@@ -9,12 +9,17 @@ import re
 from collections.abc import Callable
 
 _SEPARATORS = re.compile(r"[_\-\s]+")
+_INNER_SLASH = re.compile(r"(?<=\w)/(?=\w)")
 _QUALIFIER_MARKS = re.compile(r"[()\[\]/,]")
 
 
 def normalise_name(name: str) -> str:
-    """Lower case, ``_`` and ``-`` as spaces, single spaces: "Red_Square " -> "red square"."""
-    return " ".join(_SEPARATORS.sub(" ", name).lower().split())
+    """Lower case, ``_`` and ``-`` as spaces, single spaces: "Red_Square " -> "red square".
+
+    A ``/`` inside a word is part of it and dropped: "Ram C/V" -> "ram cv" (the qualifier level
+    below still reads "apartment_building/outdoor" as two words).
+    """
+    return " ".join(_SEPARATORS.sub(" ", _INNER_SLASH.sub("", name)).lower().split())
 
 
 def word_order_key(name: str) -> str:

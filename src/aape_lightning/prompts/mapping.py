@@ -1,20 +1,29 @@
-"""Mapping files: an explicit ``{"dataset class name": "bank key"}`` that settles what loose matching cannot."""
+"""Mapping files: an explicit ``{"dataset class": "bank key"}`` that settles what loose matching cannot.
+
+A class is named by its name or, where names repeat (ImageNet's two "missile"s), by its index in
+the dataset's class list as ``"#744"``. The package ships mappings for CuPL's published banks and
+CoOp's class names (``mappings/cupl_<Dataset>.json``), applied when the dataset is known.
+"""
 
 from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from aape_lightning.errors import PromptBankError
-from aape_lightning.prompts.bank import no_duplicate_keys
+from aape_lightning.prompts.bank import no_duplicate_keys, read_utf8
 from aape_lightning.prompts.keys import normalise_name
+
+_INDEX_ENTRY = re.compile(r"#\s*(\d+)")
 
 
 def read_mapping_file(path: str | Path) -> dict[str, str]:
-    """A JSON ``{"dataset class name": "bank key"}``; repeated names are an error."""
+    """A JSON ``{"dataset class name" or "#index": "bank key"}``; repeated names are an error."""
     path = Path(path)
     if not path.is_file():
         raise PromptBankError(
@@ -22,7 +31,7 @@ def read_mapping_file(path: str | Path) -> dict[str, str]:
         )
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=no_duplicate_keys(path, "is mapped twice; keep one entry"))
+        data = json.loads(read_utf8(path), object_pairs_hook=no_duplicate_keys(path, "is mapped twice; keep one entry"))
     except json.JSONDecodeError as err:
         raise PromptBankError(f"{path}: not valid JSON ({err})") from err
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
@@ -30,13 +39,35 @@ def read_mapping_file(path: str | Path) -> dict[str, str]:
     return data
 
 
+def shipped_mapping_path(dataset: str | None) -> Path | None:
+    """The shipped mapping from CuPL's bank keys to ``dataset``'s CoOp class names, if there is one."""
+    if not dataset:
+        return None
+    from aape_lightning.data.classification.catalog import catalog_entry  # lazy: data imports prompts
+    from aape_lightning.errors import DataError
+
+    try:
+        name = catalog_entry(dataset).name
+    except DataError:
+        return None
+    path = Path(str(resources.files("aape_lightning.prompts") / "mappings" / f"cupl_{name}.json"))
+    return path if path.is_file() else None
+
+
 def resolve_mapping(
-    mapping: Mapping[str, str], classnames: Sequence[str], bank: Mapping[str, Any], mapping_source: str, source: str
+    mapping: Mapping[str, str],
+    classnames: Sequence[str],
+    bank: Mapping[str, Any],
+    mapping_source: str,
+    source: str,
+    skip: Sequence[int] = (),
 ) -> tuple[dict[int, str], list[str]]:
     """Class index -> bank key from the mapping, and the mapping entries that named no class.
 
-    An entry names a class exactly or, failing that, after ``normalise_name``; every value must be
-    a bank key spelled exactly as the bank spells it.
+    ``"#i"`` names class ``i``; a name names every class spelled so or, for an entry that spells
+    no class exactly, every class equal after ``normalise_name``. Index entries win over names.
+    Every value must be a bank key spelled exactly as the bank spells it. Classes in ``skip``
+    (already mapped) are left alone.
     """
     for cls, key in mapping.items():
         if key not in bank:
@@ -45,23 +76,35 @@ def resolve_mapping(
                 f"{mapping_source}: maps {cls!r} to {key!r}, which is not a key of the prompt bank {source}; "
                 f"closest keys: {close}. Use a key exactly as the bank spells it"
             )
-    exact = dict(mapping)
+    by_index: dict[int, str] = {}
+    names: dict[str, str] = {}
+    for entry, key in mapping.items():
+        found = _INDEX_ENTRY.fullmatch(entry.strip())
+        if found:
+            by_index[int(found.group(1))] = entry
+        else:
+            names[entry] = key
+    spelled = set(classnames)
     by_norm: dict[str, list[str]] = {}
-    for cls in mapping:
-        by_norm.setdefault(normalise_name(cls), []).append(cls)
+    for entry in names:
+        if entry not in spelled:
+            by_norm.setdefault(normalise_name(entry), []).append(entry)
     chosen: dict[int, str] = {}
     used: set[str] = set()
     for i, name in enumerate(classnames):
-        if name in exact:
-            chosen[i] = exact[name]
-            used.add(name)
+        if i in skip:
             continue
-        entries = by_norm.get(normalise_name(name), [])
-        if len({mapping[e] for e in entries}) > 1:
-            raise PromptBankError(
-                f"{mapping_source}: entries {entries} all name class {name!r} but map to different keys; keep one"
-            )
-        if entries:
-            chosen[i] = mapping[entries[0]]
+        if i in by_index:
+            chosen[i] = mapping[by_index[i]]
+            used.add(by_index[i])
+        elif name in names:
+            chosen[i] = names[name]
+            used.add(name)
+        elif entries := by_norm.get(normalise_name(name), []):
+            if len({names[e] for e in entries}) > 1:
+                raise PromptBankError(
+                    f"{mapping_source}: entries {entries} all name class {name!r} but map to different keys; keep one"
+                )
+            chosen[i] = names[entries[0]]
             used.update(entries)
     return chosen, [c for c in mapping if c not in used]

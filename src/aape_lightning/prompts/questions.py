@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aape_lightning.errors import QuestionsError
+from aape_lightning.prompts.bank import read_utf8
 
 DEFAULT_QUESTIONS: tuple[str, ...] = (
     "Describe what {a_name} looks like.",
@@ -32,7 +33,7 @@ def read_questions_file(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise QuestionsError(f"questions file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path, QuestionsError)
     if path.suffix == ".json":
         try:
             questions = json.loads(text)

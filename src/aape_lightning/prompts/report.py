@@ -14,7 +14,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-METHODS = ("mapping", "exact", "normalised", "word-order", "qualifier", "template-fallback", "unmatched")
+METHODS = ("mapping", "exact", "normalised", "word-order", "qualifier", "template-fallback", "ambiguous", "unmatched")
 """How a class got its prompts, as written in the report (the first five are matches)."""
 
 
@@ -28,8 +28,16 @@ def build_report(
     dedup: dict[str, Any] | None,
     suggestions_by: str,
     unused_mapping: list[str],
+    shipped_mapping: str | None = None,
+    shared_keys: list[dict[str, Any]] | None = None,
+    empty_keys: list[str] | None = None,
+    keep_repeats: bool = False,
 ) -> dict[str, Any]:
-    """The report for one match: per-method counts, the per-class ``rows``, and what went unused."""
+    """The report for one match: per-method counts, the per-class ``rows``, and what went unused.
+
+    ``shared_bank_keys`` lists keys that classes with identical names share (allowed);
+    ``repeats_dropped`` counts exact repeated sentences dropped per used key, summed.
+    """
     used_keys = {row["key"] for row in rows if row["key"] is not None}
     counts = {m: 0 for m in METHODS}
     for row in rows:
@@ -37,15 +45,24 @@ def build_report(
     return {
         "bank": str(source),
         "mapping": mapping_source,
+        "shipped_mapping": shipped_mapping,
         "num_classes": len(rows),
         "counts": counts,
         "fallback_template": fallback_template,
+        "repeats_dropped": None if keep_repeats else _repeats(rows),
         "dedup": dedup,
         "suggestions_by": suggestions_by,
         "classes": rows,
         "unused_bank_keys": [k for k in bank_keys if k not in used_keys],
+        "empty_bank_keys": list(empty_keys or []),
+        "shared_bank_keys": list(shared_keys or []),
         "unused_mapping_entries": unused_mapping,
     }
+
+
+def _repeats(rows: list[dict[str, Any]]) -> int:
+    """Exact repeats dropped, counted once per bank key (classes sharing a key share its drops)."""
+    return sum({row["key"]: row.get("repeats_dropped", 0) for row in rows if row["key"] is not None}.values())
 
 
 def write_report(report: Mapping[str, Any], path: str | Path) -> None:
@@ -56,16 +73,23 @@ def write_report(report: Mapping[str, Any], path: str | Path) -> None:
 
 
 def log_report(report: Mapping[str, Any], max_lines: int = 20) -> None:
-    """One summary line, then the non-exact matches (up to ``max_lines``) and any fallbacks."""
+    """One summary line, then the non-exact matches (up to ``max_lines``), shared keys, fallbacks, unused keys."""
     counts = {m: n for m, n in report["counts"].items() if n}
     dedup = report.get("dedup")
+    repeats = report.get("repeats_dropped")
     log.info(
-        "%s: %d classes: %s%s",
+        "%s: %d classes: %s%s%s",
         report["bank"],
         report["num_classes"],
         ", ".join(f"{m} {n}" for m, n in counts.items()),
+        f"; dropped {repeats} exact repeated prompts" if repeats else "",
         f"; dropped {dedup['dropped']} near-duplicate prompts (threshold {dedup['threshold']})" if dedup else "",
     )
+    for shared in report.get("shared_bank_keys") or []:
+        log.info(
+            "  %d classes named %r (classes %s) share bank key %r",
+            len(shared["classes"]), shared["name"], shared["classes"], shared["key"],
+        )
     loose = [r for r in report["classes"] if r["method"] in ("normalised", "word-order", "qualifier", "mapping")]
     for row in loose[:max_lines]:
         log.info("  %r <- bank key %r (%s)", row["name"], row["key"], row["method"])
@@ -80,5 +104,7 @@ def log_report(report: Mapping[str, Any], max_lines: int = 20) -> None:
         log.warning(
             "%s: %d classes use the template instead of prompts: %s", report["bank"], len(fallback), ", ".join(hints)
         )
-    if report.get("unused_bank_keys"):
-        log.info("%s: %d bank keys match no class here", report["bank"], len(report["unused_bank_keys"]))
+    unused = report.get("unused_bank_keys") or []
+    if unused:
+        shown = ", ".join(map(repr, unused[:max_lines])) + (f", ... ({len(unused) - max_lines} more)" if len(unused) > max_lines else "")
+        log.info("%s: %d bank keys no class uses: %s", report["bank"], len(unused), shown)

@@ -2,12 +2,55 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from aape_lightning.prompts.bank import read_prompt_file
-from aape_lightning.prompts.mapping import read_mapping_file
-from aape_lightning.prompts.matching import match_prompts
+from aape_lightning.prompts.mapping import read_mapping_file, shipped_mapping_path
+from aape_lightning.prompts.matching import PromptMatch, match_prompts
 from aape_lightning.prompts.report import log_report, write_report
+
+
+def match_prompt_file(
+    bank_path: str | Path,
+    classnames: Sequence[str],
+    mapping_path: str | Path | None = None,
+    fallback_template: str | None = None,
+    dedup_threshold: float | None = None,
+    report_path: str | Path | None = None,
+    encoder: str | Path | None = None,
+    dataset: str | None = None,
+    keep_repeats: bool = False,
+) -> PromptMatch:
+    """Match a CuPL JSON file to a dataset's whole class list; logs and writes the report, raises nothing yet.
+
+    Matching all classes at once (not one base/new half at a time) is what lets two classes of
+    different halves never share a key, and unused keys count over every class. ``dataset``
+    (a catalog name such as "Caltech101") adds the shipped mapping for CuPL's bank of it.
+    The report goes to ``report_path`` (JSON) before any error, so its suggestions can be read.
+    ``encoder`` is a local sentence-transformers model (default: the bundled MiniLM), loaded only
+    for suggestions or de-duplication.
+    """
+    bank = read_prompt_file(bank_path)
+    mapping = read_mapping_file(mapping_path) if mapping_path is not None else None
+    shipped_path = shipped_mapping_path(dataset)
+    result = match_prompts(
+        bank,
+        classnames,
+        source=str(bank_path),
+        mapping=mapping,
+        mapping_source=str(mapping_path),
+        fallback_template=fallback_template,
+        dedup_threshold=dedup_threshold,
+        encoder=encoder,
+        shipped_mapping=read_mapping_file(shipped_path) if shipped_path else None,
+        shipped_source=str(shipped_path),
+        keep_repeats=keep_repeats,
+    )
+    if report_path is not None:
+        write_report(result.report, report_path)
+    log_report(result.report)
+    return result
 
 
 def resolve_prompts(
@@ -18,27 +61,14 @@ def resolve_prompts(
     dedup_threshold: float | None = None,
     report_path: str | Path | None = None,
     encoder: str | Path | None = None,
+    dataset: str | None = None,
+    keep_repeats: bool = False,
 ) -> list[list[str]]:
-    """Prompts for ``classnames`` (aligned by index) from a CuPL JSON file; the DataModule's entry point.
+    """Prompts for ``classnames`` (aligned by index) from a CuPL JSON file; an error for any problem.
 
-    Logs the match report and writes it to ``report_path`` (JSON) when given, also when the match
-    fails, so the suggestions can be read there. ``encoder`` is a local sentence-transformers model
-    (default: the bundled MiniLM), loaded only for suggestions or de-duplication.
+    See ``match_prompt_file`` for the arguments.
     """
-    bank = read_prompt_file(bank_path)
-    mapping = read_mapping_file(mapping_path) if mapping_path is not None else None
-    result = match_prompts(
-        bank,
-        classnames,
-        source=str(bank_path),
-        mapping=mapping,
-        mapping_source=str(mapping_path),
-        fallback_template=fallback_template,
-        dedup_threshold=dedup_threshold,
-        encoder=encoder,
-    )
-    if report_path is not None:
-        write_report(result.report, report_path)
-    log_report(result.report)
-    result.raise_if_unmatched()
-    return result.prompts
+    return match_prompt_file(
+        bank_path, classnames, mapping_path, fallback_template, dedup_threshold, report_path, encoder, dataset,
+        keep_repeats,
+    ).select()

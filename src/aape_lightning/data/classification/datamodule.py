@@ -23,7 +23,7 @@ from aape_lightning.data.classification.readers import DatasetReader
 from aape_lightning.data.classification.records import DatasetSplits, LabelledImage
 from aape_lightning.data.image_datamodule import ImageDataModule
 from aape_lightning.errors import DataError
-from aape_lightning.prompts.resolve import resolve_prompts
+from aape_lightning.prompts.resolve import match_prompt_file
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +48,16 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         seed: the few-shot sampling seed (CoOp: 1, 2, 3).
         protocol: "base2new", "all" or "cross" (evaluation only).
         prompts: a CuPL-format prompt file for prompt-using heads; default: the reader's.
-        prompt_fallback: classes missing from the prompt file use the class template
-            instead of failing.
-        prompt_mapping: a JSON file ``{"dataset class": "prompt bank key"}`` for names the
-            matcher (case, underscores, word order, qualifiers) cannot pair.
+        prompt_fallback: classes missing from the prompt file (or with an empty prompt list)
+            use the class template instead of failing.
+        prompt_mapping: a JSON file ``{"dataset class" or "#class index": "prompt bank key"}``
+            for names the matcher (case, underscores, word order, qualifiers) cannot pair; the
+            shipped mappings for CuPL's banks apply by themselves when the dataset is catalogued.
         prompt_dedup_threshold: drop prompts whose sentence-transformers cosine similarity to an
             earlier prompt of the class exceeds this (e.g. 0.95); None keeps all.
-        prompt_report: write how each class was matched to this JSON file.
+        prompt_report: write how each class (of every class set) was matched to this JSON file.
+        prompt_keep_repeats: keep a class's exact repeated sentences (CuPL's files have many),
+            which weights them more in the class mean; default drops them (counted in the report).
         val_shots: validation images per class; default ``min(shots, 4)`` as CoOp.
         split_cache_dir: where the sampled few-shot split is cached as JSON; default
             ``<cache dir>/split_fewshot/<dataset>-<hash of root>`` (``$AAPE_CACHE_DIR``, else
@@ -72,6 +75,7 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         prompt_mapping: str | None = None,
         prompt_dedup_threshold: float | None = None,
         prompt_report: str | None = None,
+        prompt_keep_repeats: bool = False,
         val_shots: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int = 100,
@@ -93,11 +97,13 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         self.shots, self.seed, self.protocol = shots, seed, protocol
         self.prompts, self.prompt_fallback = prompts, prompt_fallback
         self.prompt_mapping, self.prompt_dedup_threshold = prompt_mapping, prompt_dedup_threshold
-        self.prompt_report = prompt_report
+        self.prompt_report, self.prompt_keep_repeats = prompt_report, prompt_keep_repeats
+        self._prompt_match = None  # every class's prompts, matched once (see prompts_for)
         self.val_shots = val_shots
         self.split_cache_dir = split_cache_dir
         self.splits: DatasetSplits | None = None
         self.class_sets: dict[str, list[str]] = {}
+        self.class_labels: dict[str, list[int]] = {}  # class set -> its classes' indexes in the dataset
         self.datasets: dict[str, dict[str, list[LabelledImage]]] = {}  # stage -> class set -> images
         self.few_shot_record: Path | None = None
 
@@ -126,13 +132,14 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
                 "this head needs a prompt bank but none is set: pass data.prompts=<CuPL JSON> "
                 "(or a reader whose dataset ships one)"
             )
-        fallback = self.splits.template if self.prompt_fallback else None
-        report = self.prompt_report
-        if report and len(self.class_sets) > 1:
-            report = str(Path(report).with_suffix(f".{class_set}{Path(report).suffix}"))
-        return resolve_prompts(
-            path, self.class_sets[class_set], self.prompt_mapping, fallback, self.prompt_dedup_threshold, report
-        )
+        if self._prompt_match is None:  # all classes at once: no key shared across halves, unused keys counted once
+            fallback = self.splits.template if self.prompt_fallback else None
+            self._prompt_match = match_prompt_file(
+                path, self.splits.classnames, self.prompt_mapping, fallback, self.prompt_dedup_threshold,
+                self.prompt_report, dataset=self.reader.name if self.reader is not None else None,
+                keep_repeats=self.prompt_keep_repeats,
+            )
+        return self._prompt_match.select(self.class_labels[class_set])
 
     # -- Lightning hooks -------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -156,6 +163,7 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         if self.protocol == "base2new":
             base, new = base_new_labels(len(names))
             self.class_sets = {"base": [names[i] for i in base], "new": [names[i] for i in new]}
+            self.class_labels = {"base": list(base), "new": list(new)}
             self.datasets = {
                 "train": {"base": subsample_classes(train, base)},
                 "val": {"base": subsample_classes(val, base)},
@@ -164,6 +172,7 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         else:
             name = self.train_set
             self.class_sets = {name: list(names)}
+            self.class_labels = {name: list(range(len(names)))}
             self.datasets = {"train": {name: train}, "val": {name: val}, "test": {name: list(test)}}
         needed = ["test"] if self.protocol == "cross" else ["train", "val", "test"]
         for stage_name in needed:
