@@ -101,10 +101,14 @@ def check_class_names(
         n = backbone.token_count(text)
         if n > limit:
             raise TextTooLongError(
-                f"class name {name[:80]!r} of class set {class_set!r} takes {n} tokens as {text[:120]!r}, more "
+                f"class name {_shown(name)!r} of class set {class_set!r} takes {n} tokens as {_shown(text)!r}, more "
                 f"than the backbone's text context of {limit} (SOS and EOT included); shorten that class name in "
                 f"the dataset (its split file or class folder), {fix}"
             )
+
+
+def _shown(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def zero_shot_logits(image: Tensor, class_features: Tensor, logit_scale: Tensor) -> Tensor:
