@@ -9,11 +9,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from folder_snapshot import snapshot
 
 from aape_lightning.demo import datasets
 from aape_lightning.demo.reader import DemoReader
 from aape_lightning.errors import DataError
+from folder_snapshot import snapshot
 
 
 def test_a_file_given_as_demo_root(tmp_path):

@@ -191,7 +191,10 @@ def _build_lock(root: Path):
         return
     fd = os.open(root, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # released when closed, also if the process dies
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released when closed, also if the process dies
+        except OSError as err:  # a file system without locks (some NFS): the rename check still holds
+            log.debug("no lock on %s (%s); building without it", root, err)
         yield
     finally:
         os.close(fd)

@@ -6,13 +6,13 @@ import json
 import shutil
 
 import pytest
-from folder_snapshot import snapshot
-from tiny_world import TINY_CLASSES, make_coop_dataset
 
 from aape_lightning.data.classification.catalog_reader import CatalogReader
 from aape_lightning.data.classification.datamodule import ClassificationDataModule
 from aape_lightning.data.classification.readers import CoOpSplitReader, ImageFolderReader
 from aape_lightning.errors import DataError
+from folder_snapshot import snapshot
+from tiny_world import TINY_CLASSES, make_coop_dataset
 
 
 @pytest.fixture()

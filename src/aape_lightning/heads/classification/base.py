@@ -42,11 +42,11 @@ class ClassificationHead(nn.Module):
         """Register the class set ``name``; ``template`` holds one ``{}`` for the class name."""
         if "{}" not in template:
             raise DataError(f"class template {template!r} has no '{{}}' where the class name goes; add one")
-        check_class_names(self.backbone, name, classnames, self.longest_class_text(template))
+        check_class_names(self.backbone, name, classnames, self.longest_template(template))
         self.class_sets[name] = (list(classnames), template)
         self._class_features.pop(name, None)
 
-    def longest_class_text(self, template: str) -> str:
+    def longest_template(self, template: str) -> str:
         """The longest text this head tokenises per class, ``{}`` for the name (checked before training)."""
         templates = self.templates or [template]
         return max(templates, key=lambda t: self.backbone.token_count(t.format(""))) if len(templates) > 1 else templates[0]
