@@ -91,3 +91,31 @@ def test_base_to_new_with_too_few_classes(tmp_path, n_classes):
                                             split_cache_dir=str(tmp_path / "splits"))
     all_protocol.setup("fit")  # two or three classes are fine without the base/new split
     assert len(all_protocol.class_sets["all"]) == n_classes
+
+
+@pytest.mark.parametrize(
+    ("name", "list_file", "bad_line", "says"),
+    [
+        ("OxfordPets", "annotations/trainval.txt", "Abyssinian_1 one 1 1",
+         r"trainval.txt: line 'Abyssinian_1 one 1 1' is not like 'Abyssinian_100 1 1 1' \(2 fields, field 2 a class "
+         r"number\); fix or remove that line"),
+        ("OxfordPets", "annotations/test.txt", "Abyssinian_1",
+         r"test.txt: line 'Abyssinian_1' is not like 'Abyssinian_100 1 1 1'"),
+        ("UCF101", "ucfTrainTestlist/classInd.txt", "one ApplyEyeMakeup",
+         r"classInd.txt: line 'one ApplyEyeMakeup' is not like '1 ApplyEyeMakeup'"),
+        ("UCF101", "ucfTrainTestlist/trainlist01.txt", "Juggling/v_Juggling_g01_c01.avi 4",
+         r"trainlist01.txt: line 'Juggling/v_Juggling_g01_c01.avi 4' is not '<action in classInd.txt>/<video>.avi'"),
+    ],
+)
+def test_official_list_lines_of_the_wrong_shape(tmp_path, name, list_file, bad_line, says):
+    """A split made from a dataset's own lists: a bad line is named, and no split file is written."""
+    from fake_catalog import build
+
+    build(name, tmp_path, split=False)
+    folder = CatalogReader(name, root=str(tmp_path)).root
+    path = folder / list_file
+    path.write_text(path.read_text() + bad_line + "\n")
+    before = snapshot(tmp_path)
+    with pytest.raises(DataError, match=says):
+        CatalogReader(name, root=str(tmp_path)).read()
+    assert snapshot(tmp_path) == before
