@@ -146,27 +146,6 @@ def test_new_class_name_too_long_for_the_context_stops_fit_before_training(tmp_p
     assert snapshot(data) == before
 
 
-def test_base_to_new_on_three_classes(tmp_path, tiny_clip, cache_dir, capsys):
-    data = make_coop_dataset(tmp_path / "Three", classes=["red square", "green circle", "blue triangle"])
-    before = snapshot(data)
-    cfg = write_config(tmp_path / "c.yaml", tiny_clip, data, tmp_path / "runs")
-    assert main(fit_args(cfg)) == 2
-    line = error_line(capsys.readouterr().err)
-    assert "Three: base-to-new splits the dataset's 3 classes into base ['red square', 'green circle'] and new " \
-           "['blue triangle']; each side needs at least 2 classes" in line and "data.protocol=all" in line
-    assert snapshot(data) == before
-
-
-def test_file_as_data_root(tmp_path, tiny_clip, cache_dir, capsys):
-    file = tmp_path / "data.json"
-    file.write_text("{}")
-    cfg = write_config(tmp_path / "c.yaml", tiny_clip, file, tmp_path / "runs")
-    assert main(fit_args(cfg)) == 2
-    line = error_line(capsys.readouterr().err)
-    assert f"data root {file} is a file, not a folder; point the reader's root at the folder" in line
-    assert file.read_text() == "{}"
-
-
 def test_demo_data_under_a_file(tmp_path, capsys):
     file = tmp_path / "demo"
     file.write_text("mine")
