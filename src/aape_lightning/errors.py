@@ -23,6 +23,10 @@ class DataError(UserError):
     """Data that cannot be used; the message names the file or folder and the fix."""
 
 
+class TextTooLongError(UserError):
+    """A class name (with its template) or prompt longer than the backbone's text context."""
+
+
 class PromptBankError(UserError):
     """A prompt bank that does not fit the classes; the message names the file and the fix."""
 
@@ -52,5 +56,6 @@ __all__ = [
     "QuestionsError",
     "SentenceEncoderUnavailable",
     "TableError",
+    "TextTooLongError",
     "UserError",
 ]

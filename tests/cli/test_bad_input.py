@@ -10,6 +10,7 @@ import pytest
 from aape_lightning.backbones import build_tiny_clip
 from aape_lightning.cli import main
 from cli_helpers import checkpoints, run_aape, write_config
+from folder_snapshot import snapshot
 from tiny_world import make_coop_dataset
 
 
@@ -118,3 +119,37 @@ def test_unknown_head_lists_known_classes(tmp_path, tiny_clip, tiny_dataset, cac
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "unknown class CoOOpHead" in err and "CoOpHead" in err and "AAPEHead" in err and "usage:" not in err
+
+
+def error_line(err: str) -> str:
+    """The one ``aape: error:`` line (log lines may share stderr)."""
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("aape: error: ")]
+    return line
+
+
+def test_new_class_name_too_long_for_the_context_stops_fit_before_training(tmp_path, tiny_clip, cache_dir, capsys):
+    """It used to train on base and fail with a traceback only at `aape test`, when the new classes were encoded."""
+    data = make_coop_dataset(tmp_path / "Long")  # 6 classes: labels 3-5 are the new ones
+    long_name = "so " * 30 + "orange triangle"
+    split = json.loads((data / "split_zhou_Tiny.json").read_text())
+    for part in split.values():
+        for row in part:
+            row[2] = long_name if row[1] == 5 else row[2]
+    (data / "split_zhou_Tiny.json").write_text(json.dumps(split))
+    before = snapshot(data)
+    cfg = write_config(tmp_path / "c.yaml", tiny_clip, data, tmp_path / "runs")
+    assert main(fit_args(cfg, "--data.split_cache_dir", str(tmp_path / "splits"))) == 2
+    line = error_line(capsys.readouterr().err)
+    assert f"class name {long_name!r} of class set 'new' takes 39 tokens" in line
+    assert "text context of 32" in line and "shorten that class name in the dataset" in line
+    assert not checkpoints(tmp_path / "runs")  # stopped before training
+    assert snapshot(data) == before
+
+
+def test_demo_data_under_a_file(tmp_path, capsys):
+    file = tmp_path / "demo"
+    file.write_text("mine")
+    assert main(["demo", "build-data", "--root", str(file)]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert f"demo root {file}: {file} is a file, not a folder; pass a folder" in line and "--root" in line
+    assert file.read_text() == "mine"

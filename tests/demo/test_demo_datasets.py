@@ -15,6 +15,7 @@ from aape_lightning.demo.datasets import (
     ensure_demo_dataset,
     prompt_bank,
 )
+from aape_lightning.errors import DataError
 
 
 @pytest.mark.parametrize("name", sorted(DEMO_DATASETS))
@@ -70,7 +71,7 @@ def test_same_seed_same_files(tmp_path: Path) -> None:
 def test_foreign_folder_is_not_deleted(tmp_path: Path) -> None:
     (tmp_path / "DemoShapes").mkdir()
     (tmp_path / "DemoShapes" / "mine.txt").write_text("user data")
-    with pytest.raises(FileExistsError, match="not written by the demo generator"):
+    with pytest.raises(DataError, match="not written by the demo generator"):
         ensure_demo_dataset("DemoShapes", tmp_path)
     assert (tmp_path / "DemoShapes" / "mine.txt").is_file()
 

@@ -18,6 +18,7 @@ from aape_lightning.backbones.clip_loader import (
     resolve_backbone,
 )
 from aape_lightning.backbones.text_cache import TextFeatureCache
+from aape_lightning.errors import TextTooLongError
 
 
 class FrozenCLIP(nn.Module):
@@ -84,13 +85,17 @@ class FrozenCLIP(nn.Module):
         return self.model.logit_scale.device
 
     # -- encoders --------------------------------------------------------------------
+    def token_count(self, text: str) -> int:
+        """Tokens ``text`` takes in the text context, SOS and EOT included."""
+        return len(clip.clip._tokenizer.encode(text)) + 2
+
     def tokenize(self, texts: list[str]) -> Tensor:
         """Token ids ``(N, context_length)``; a text too long is an error that names it."""
-        too_long = [t for t in texts if len(clip.clip._tokenizer.encode(t)) + 2 > self.context_length]
+        too_long = [t for t in texts if self.token_count(t) > self.context_length]
         if too_long:
-            raise ValueError(
+            raise TextTooLongError(
                 f"{len(too_long)} text(s) exceed the backbone's context length of {self.context_length} tokens, "
-                f"e.g. {too_long[0][:120]!r}. Shorten the class name or prompt."
+                f"e.g. {too_long[0][:120]!r} ({self.token_count(too_long[0])} tokens). Shorten the class name or prompt."
             )
         return clip.tokenize(texts, context_length=self.context_length).to(self.device)
 

@@ -13,14 +13,21 @@ by its attributes, with an LLM's usual faults at a level set by ``noise``.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import random
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no file lock; the rename check below still keeps one complete folder
+    fcntl = None
 
 from aape_lightning.demo.world import (
     COLOURS,
@@ -39,6 +46,7 @@ from aape_lightning.demo.world import (
     spec_phrase,
     with_articles,
 )
+from aape_lightning.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -169,31 +177,96 @@ def _is_current(folder: Path, manifest: dict) -> bool:
     path = folder / MANIFEST
     if not path.is_file():
         return False
-    return json.loads(path.read_text()) == manifest  # generator version, seed, sizes, class list
+    try:
+        return json.loads(path.read_text()) == manifest  # generator version, seed, sizes, class list
+    except (ValueError, OSError):  # a damaged manifest: the folder is ours but not current
+        return False
+
+
+@contextmanager
+def _build_lock(root: Path):
+    """Lock the demo root folder itself (no lock file left behind) so concurrent first uses build once."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released when closed, also if the process dies
+        except OSError as err:  # a file system without locks (some NFS): the rename check still holds
+            log.debug("no lock on %s (%s); building without it", root, err)
+        yield
+    finally:
+        os.close(fd)
+
+
+_UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+def _check_root(root: Path) -> None:
+    """A demo root must be a folder (or not exist yet); a file there is a user error, not a traceback."""
+    for path in (root, *root.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise DataError(
+                    f"demo root {root}: {path} is a file, not a folder; pass a folder for the demo datasets "
+                    f"(data.reader.root=<folder>, or --root for `aape demo`)"
+                )
+            return
 
 
 def _write_atomically(folder: Path, manifest: dict, write) -> Path:
-    """Run ``write(tmpdir)`` and move the result to ``folder``; replace only our own stale folders."""
+    """Run ``write(tmpdir)`` and move the result to ``folder``; replace only our own stale folders.
+
+    Safe when several processes build the same folder at once: they take turns (a file lock), and
+    where locks do not work, one that finds a current folder already moved into place keeps it
+    and discards its own copy.
+    """
     if _is_current(folder, manifest):
         return folder
+    _check_root(folder.parent)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with _build_lock(folder.parent):
+            _write_unlocked(folder, manifest, write)
+    except OSError as err:
+        if err.errno not in _UNWRITABLE:
+            raise
+        raise DataError(
+            f"cannot write the demo data under {folder.parent} ({err.strerror or err}); pass a writable folder "
+            f"(data.reader.root=<folder>, or --root for `aape demo`)"
+        ) from err
+    return folder
+
+
+def _write_unlocked(folder: Path, manifest: dict, write) -> None:
+    if _is_current(folder, manifest):  # another process built it while we waited for the lock
+        return
     if folder.exists():
-        if not (folder / MANIFEST).is_file():
-            raise FileExistsError(
+        if not folder.is_dir() or not (folder / MANIFEST).is_file():
+            raise DataError(
                 f"{folder} exists but was not written by the demo generator (no {MANIFEST}); "
                 f"move it away or pass another root"
             )
         log.info("%s was written by another generator version or seed: regenerating", folder)
-        shutil.rmtree(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
+        stale = Path(tempfile.mkdtemp(prefix=f".{folder.name}-stale-", dir=folder.parent))
+        os.replace(folder, stale / folder.name)  # out of the way at once, deleted below
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         write(tmp)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        os.replace(tmp, folder)
-    except BaseException:
+        try:
+            os.replace(tmp, folder)
+        except OSError as err:
+            if not _is_current(folder, manifest):  # a folder appeared meanwhile, and it is not this one
+                raise DataError(
+                    f"{folder} appeared while the demo data was written there, and not by this generator "
+                    f"(no matching {MANIFEST}); move it away or pass another root"
+                ) from err
+            log.info("%s was written by another process meanwhile; using it", folder)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
 
 
 def _folder_name(classname: str) -> str:

@@ -8,6 +8,7 @@ from typing import Literal
 from aape_lightning.data.classification.readers import CoOpSplitReader
 from aape_lightning.data.classification.records import DatasetSplits
 from aape_lightning.demo.datasets import DEMO_DATASETS, PROMPT_NOISE, ensure_demo_dataset
+from aape_lightning.errors import DataError
 
 
 class DemoReader(CoOpSplitReader):
@@ -34,9 +35,9 @@ class DemoReader(CoOpSplitReader):
         prompt_noise: float = PROMPT_NOISE,
     ) -> None:
         if name not in DEMO_DATASETS:
-            raise ValueError(f"unknown demo dataset {name!r}; known: {sorted(DEMO_DATASETS)}")
+            raise DataError(f"unknown demo dataset {name!r}; known: {sorted(DEMO_DATASETS)}")
         if prompt_noise < 0:
-            raise ValueError(f"DemoReader: prompt_noise={prompt_noise} must be >= 0 (0: no LLM-style faults)")
+            raise DataError(f"DemoReader: prompt_noise={prompt_noise} must be >= 0 (0: no LLM-style faults)")
         self.demo_name, self.demo_root, self.demo_seed = name, Path(root).expanduser(), seed
         self.prompt_noise = prompt_noise
         super().__init__(str(self.demo_root / name), template=template or DEMO_DATASETS[name].template, prompts=prompts)

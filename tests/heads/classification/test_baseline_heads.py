@@ -5,8 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from aape_lightning.backbones import FrozenCLIP
-from aape_lightning.errors import UserError
+from aape_lightning.errors import TextTooLongError, UserError
 from aape_lightning.heads import (
+    AAPEHead,
     CoCoOpHead,
     ContextOptions,
     CoOpHead,
@@ -180,8 +181,29 @@ def test_context_too_long_and_class_name_too_long_name_the_problem(backbone):
         CoOpHead(backbone, ContextOptions(n_ctx=40))
     head = CoOpHead(backbone, ContextOptions(n_ctx=16))
     long_name = "extraordinarily long class name " * 3
-    with pytest.raises(ValueError, match="class name 'extraordinarily long class name .*' needs .* shorten it or lower n_ctx"):
+    with pytest.raises(TextTooLongError, match=r"class name 'extraordinarily long class name .*' of class set 'all' "
+                                               r"takes \d+ tokens .* text context of 32 .* or lower n_ctx \(16\)"):
         head.set_classes("all", ["cat", long_name], TEMPLATE)
+
+
+def test_every_class_set_is_checked_against_the_context_when_classes_arrive(backbone):
+    """A new-class name too long for the context fails when the classes are set (before training), not at test."""
+    long_name = "big " * 28 + "moth"
+    for head in (ZeroShotHead(backbone), ZeroShotHead(backbone, templates=["{}", "a blurry photo of a {}."]),
+                 KgCoOpHead(backbone), AAPEHead(backbone), CuPLHead(backbone, with_template=True)):
+        head.set_classes("base", CLASSES, TEMPLATE)
+        with pytest.raises(TextTooLongError) as err:
+            head.set_classes("new", ["cat", long_name], TEMPLATE)
+        message = str(err.value)
+        assert f"class name {long_name!r} of class set 'new' takes " in message, message
+        assert "more than the backbone's text context of 32" in message and "shorten that class name" in message
+        assert "\n" not in message and "new" not in head.class_sets
+    # AAPE's token fusion puts its soft tokens before the template: a name that fits alone may not fit there
+    fits_alone = "sea " * (32 - backbone.token_count(TEMPLATE.format("")))
+    assert backbone.token_count(TEMPLATE.format(fits_alone)) == 32
+    AAPEHead(backbone).set_classes("new", [fits_alone], TEMPLATE)
+    with pytest.raises(TextTooLongError, match=r"takes 33 tokens as 'X a photo of a sea"):
+        AAPEHead(backbone, fusion="token", n_tokens=1).set_classes("new", [fits_alone], TEMPLATE)
 
 
 def test_heads_say_whether_they_train(backbone):

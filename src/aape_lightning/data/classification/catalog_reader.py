@@ -206,6 +206,12 @@ class CatalogReader(DatasetReader):
         return f"aape data prepare {self.spec.name} --root {self.data_root}"
 
     def _require_root(self) -> None:
+        for path, what in ((self.data_root, "the data root"), (self.root, f"{self.spec.name}'s dataset folder")):
+            if path.exists() and not path.is_dir():
+                raise DataError(
+                    f"{self.spec.name}: {what} {path} is a file, not a folder; set the reader's root to the folder "
+                    f"that holds {self.spec.folder}/ (expected {self.spec.layout} under it)"
+                )
         if not self.root.is_dir():
             raise DataError(
                 f"{self.spec.name}: no dataset folder at {self.root} (expected {self.spec.layout} under "

@@ -156,7 +156,9 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
             raise DataError(
                 "protocol 'cross' only evaluates (aape test) on another dataset's classes; train with protocol 'all'"
             )
-        self.splits = self.reader.read()
+        splits = self.reader.read()
+        self._require_two_classes(splits.classnames)  # before anything is sampled or written
+        self.splits = splits
         train, val = self._few_shot(self.splits)
         test = self.splits.test
         names = self.splits.classnames
@@ -183,6 +185,21 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
             "%s: %d classes, train %d / val %d / test %d after sampling",
             self.reader.name, len(names), len(train), len(val), len(test),
         )
+
+    def _require_two_classes(self, names: list[str]) -> None:
+        """Accuracy over one class is meaningless (and torchmetrics refuses it): say so before training."""
+        base, new = base_new_labels(len(names))
+        if self.protocol == "base2new" and min(len(base), len(new)) < 2:
+            raise DataError(
+                f"{self.reader.root}: base-to-new splits the dataset's {len(names)} classes into base "
+                f"{[names[i] for i in base]} and new {[names[i] for i in new]}; each side needs at least 2 classes, "
+                f"so base-to-new needs a dataset of at least 4 classes: add classes or set data.protocol=all"
+            )
+        if len(names) < 2:
+            raise DataError(
+                f"{self.reader.root}: only {len(names)} class ({names}); classification needs at least 2 classes: "
+                f"add classes (class folders or rows of the split file)"
+            )
 
     def _few_shot(self, splits: DatasetSplits) -> tuple[list[LabelledImage], list[LabelledImage]]:
         """Sample (or reuse) the few-shot train/val split; cached as JSON keyed by content."""

@@ -49,6 +49,11 @@ class DatasetReader:
         raise NotImplementedError
 
     def _require_root(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise DataError(
+                f"data root {self.root} is a file, not a folder; point the reader's root at the folder that holds "
+                f"the dataset (CoOp layout: see data/README.md)"
+            )
         if not self.root.is_dir():
             raise DataError(
                 f"data root {self.root} does not exist; point the reader's root at the dataset folder "
@@ -101,20 +106,30 @@ class CoOpSplitReader(DatasetReader):
             raw = json.loads(path.read_text())
         except json.JSONDecodeError as err:
             raise DataError(f"{path}: not valid JSON ({err})") from err
+        except UnicodeDecodeError as err:
+            raise DataError(f"{path}: not a text file ({err}); split_file must name CoOp's split JSON") from err
         # raw: {"train"|"val"|"test": [[relpath under image_dir, label, classname], ...]}
+        if not isinstance(raw, dict):
+            raise DataError(
+                f'{path}: holds a {type(raw).__name__}, expected an object {{"train": [...], "val": [...], '
+                f'"test": [...]}} as in CoOp\'s split files'
+            )
         names: dict[int, str] = {}
         splits: dict[str, list[LabelledImage]] = {}
         for split in ("train", "val", "test"):
             if split not in raw:
                 raise DataError(f'{path}: no "{split}" list; expected keys train, val, test')
+            if not isinstance(raw[split], list):
+                raise DataError(f'{path}: "{split}" is a {type(raw[split]).__name__}, expected a list of rows')
             items = []
-            for relpath, label, raw_name in raw[split]:
+            for i, row in enumerate(raw[split]):
+                relpath, label, raw_name = _split_row(path, split, i, row)
                 classname = raw_name.replace("_", " ")  # CoOp's prompt learner does this before building prompts
-                if names.setdefault(int(label), classname) != classname:
+                if names.setdefault(label, classname) != classname:
                     raise DataError(
-                        f"{path}: label {label} is named both {names[int(label)]!r} and {classname!r}; fix the split"
+                        f"{path}: label {label} is named both {names[label]!r} and {classname!r}; fix the split"
                     )
-                items.append(LabelledImage(str(self.root / self.image_dir / relpath), int(label), classname))
+                items.append(LabelledImage(str(self.root / self.image_dir / relpath), label, classname))
             splits[split] = items
         if sorted(names) != list(range(len(names))):
             raise DataError(f"{path}: labels are not 0..{len(names) - 1}: {sorted(names)[:10]}...")
@@ -123,6 +138,23 @@ class CoOpSplitReader(DatasetReader):
         if missing:
             raise DataError(f"{path}: images listed but not found, e.g. {missing[0]}; check root and image_dir")
         return DatasetSplits(**splits, classnames=classnames, template=self.template, prompts=self._prompt_path())
+
+
+def _split_row(path: Path, split: str, index: int, row: object) -> tuple[str, int, str]:
+    """One ``[relpath, label, classname]`` row of a CoOp split file, checked; errors name the row and the fix."""
+    where = f'{path}: row {index} of "{split}"'
+    if not isinstance(row, list) or len(row) != 3:
+        raise DataError(f"{where} is {row!r}, expected [image path, label, class name], e.g. "
+                        f'["cat/1.jpg", 0, "cat"]; fix or remove that row')
+    relpath, label, classname = row
+    if isinstance(label, str) and label.strip().isdigit() or isinstance(label, float) and label.is_integer():
+        label = int(label)
+    if isinstance(label, bool) or not isinstance(label, int) or label < 0:
+        raise DataError(f"{where} has label {label!r}, expected a whole number >= 0 (the class index); fix that row")
+    if not isinstance(relpath, str) or not relpath or not isinstance(classname, str) or not classname.strip():
+        raise DataError(f"{where} is {row!r}: the image path and the class name must be non-empty strings; "
+                        f"fix that row")
+    return relpath, label, classname
 
 
 class ImageFolderReader(DatasetReader):

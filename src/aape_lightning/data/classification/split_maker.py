@@ -153,11 +153,23 @@ def oxford_flowers(folder: Path, image_dir: Path, rng: random.Random) -> SplitDi
     return split_groups([(names[str(k)], by_label[k]) for k in sorted(by_label)], rng)
 
 
+def list_fields(path: Path, line: str, count: int, example: str, numeric: tuple[int, ...] = ()) -> list[str]:
+    """The first ``count`` fields of a list file's line; a short line or a non-number names the file and the fix."""
+    fields = line.split()
+    if len(fields) < count or any(not fields[i].isdigit() for i in numeric):
+        raise DataError(
+            f"{path}: line {line!r} is not like {example!r} ({count} fields"
+            + (f", field {numeric[0] + 1} a class number" if numeric else "")
+            + "); fix or remove that line, or fetch the list again"
+        )
+    return fields[:count]
+
+
 def _pets_list(path: Path) -> list[Entry]:
     """Lines ``Abyssinian_100 1 1 1``: image id, 1-based class id, species, breed id."""
     entries = []
     for line in text_lines(path):
-        image_id, class_id = line.split()[:2]
+        image_id, class_id = list_fields(path, line, 2, "Abyssinian_100 1 1 1", numeric=(1,))
         breed = image_id.rsplit("_", 1)[0].lower()
         entries.append((f"{image_id}.jpg", int(class_id) - 1, breed))
     return entries
@@ -172,8 +184,13 @@ def oxford_pets(folder: Path, image_dir: Path, rng: random.Random) -> SplitDict:
 def _ucf_list(folder: Path, name: str, labels: dict[str, int]) -> list[Entry]:
     """Lines ``ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi [label]``; mid-frames live in ``Apply_Eye_Makeup/``."""
     entries = []
-    for line in text_lines(folder / "ucfTrainTestlist" / name):
-        action, video = line.split()[0].split("/")
+    path = folder / "ucfTrainTestlist" / name
+    for line in text_lines(path):
+        action, _, video = line.split()[0].partition("/")
+        if action not in labels or not video:
+            raise DataError(
+                f"{path}: line {line!r} is not '<action in classInd.txt>/<video>.avi'; fix or remove that line"
+            )
         renamed = "_".join(re.findall(r"[A-Z][^A-Z]*", action)) or action
         entries.append((f"{renamed}/{Path(video).stem}.jpg", labels[action], renamed))
     return entries
@@ -182,8 +199,9 @@ def _ucf_list(folder: Path, name: str, labels: dict[str, int]) -> list[Entry]:
 def ucf101(folder: Path, image_dir: Path, rng: random.Random) -> SplitDict:
     """``ucfTrainTestlist/trainlist01.txt`` 80/20 to train/val, ``testlist01.txt`` to test."""
     labels = {}
-    for line in text_lines(folder / "ucfTrainTestlist/classInd.txt"):
-        number, action = line.split()
+    class_list = folder / "ucfTrainTestlist/classInd.txt"
+    for line in text_lines(class_list):
+        number, action = list_fields(class_list, line, 2, "1 ApplyEyeMakeup", numeric=(0,))
         labels[action] = int(number) - 1
     trainval, test = _ucf_list(folder, "trainlist01.txt", labels), _ucf_list(folder, "testlist01.txt", labels)
     return split_trainval(trainval, test, rng)

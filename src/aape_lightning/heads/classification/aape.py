@@ -130,6 +130,11 @@ class AAPEHead(ClassificationHead):
         sq = a.pow(2).sum(-1)[None] + 2 * b @ (c * a).t() + b.pow(2) @ c.pow(2).t()  # (B, K): |a_k + b * c_k|^2
         return self.backbone.logit_scale * num.float() / sq.float().clamp_min(1e-12).sqrt()
 
+    def longest_template(self, template: str) -> str:
+        """The token fusion tokenises ``X*n <template>`` per class."""
+        text = super().longest_template(template)
+        return f"{' '.join(['X'] * self.n_tokens)} {text}" if self.fusion == "token" else text
+
     def _class_tokens(self, class_set: str) -> Tensor:
         tokens = self._token_cache.get(class_set)
         if tokens is None or tokens.device != self.backbone.device:

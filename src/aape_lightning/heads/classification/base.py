@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
+from aape_lightning.errors import DataError, TextTooLongError
 
 
 @dataclass
@@ -40,9 +41,15 @@ class ClassificationHead(nn.Module):
     def set_classes(self, name: str, classnames: list[str], template: str) -> None:
         """Register the class set ``name``; ``template`` holds one ``{}`` for the class name."""
         if "{}" not in template:
-            raise ValueError(f"class template {template!r} has no '{{}}' where the class name goes")
+            raise DataError(f"class template {template!r} has no '{{}}' where the class name goes; add one")
+        check_class_names(self.backbone, name, classnames, self.longest_template(template))
         self.class_sets[name] = (list(classnames), template)
         self._class_features.pop(name, None)
+
+    def longest_template(self, template: str) -> str:
+        """The longest text this head tokenises per class, ``{}`` for the name (checked before training)."""
+        templates = self.templates or [template]
+        return max(templates, key=lambda t: self.backbone.token_count(t.format(""))) if len(templates) > 1 else templates[0]
 
     def set_prompts(self, class_set: str, embeddings: Tensor, mask: Tensor) -> None:
         """``(K, M, d)`` prompt embeddings of a class set's classes and their ``(K, M)`` mask."""
@@ -84,9 +91,29 @@ class ClassificationHead(nn.Module):
         return {}
 
 
+def check_class_names(
+    backbone: FrozenCLIP, class_set: str, classnames: list[str], pattern: str, fix: str = "or use a shorter template"
+) -> None:
+    """Every class name fits the backbone's text context as ``pattern.format(name)``, else one line naming it."""
+    limit = backbone.context_length
+    for name in classnames:
+        text = pattern.format(name)
+        n = backbone.token_count(text)
+        if n > limit:
+            raise TextTooLongError(
+                f"class name {_shown(name)!r} of class set {class_set!r} takes {n} tokens as {_shown(text)!r}, more "
+                f"than the backbone's text context of {limit} (SOS and EOT included); shorten that class name in "
+                f"the dataset (its split file or class folder), {fix}"
+            )
+
+
+def _shown(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def zero_shot_logits(image: Tensor, class_features: Tensor, logit_scale: Tensor) -> Tensor:
     """tau * cos(f(x), c_k): ``(B, d) x (K, d) -> (B, K)``."""
     return logit_scale * image @ class_features.t().to(image.dtype)
 
 
-__all__ = ["ClassificationHead", "HeadOutput", "zero_shot_logits"]
+__all__ = ["ClassificationHead", "HeadOutput", "check_class_names", "zero_shot_logits"]

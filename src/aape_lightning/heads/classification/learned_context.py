@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from aape_lightning.backbones.clip_loader import clip
 from aape_lightning.backbones.frozen_clip import FrozenCLIP, context_layout
+from aape_lightning.heads.classification.base import check_class_names
 
 
 @dataclass(frozen=True)
@@ -70,15 +71,7 @@ class LearnedContext(nn.Module):
     def add_class_set(self, name: str, classnames: list[str]) -> None:
         """Tokenize ``X*n <class>.`` for a class set; CSC creates that set's contexts."""
         placeholders = " ".join(["X"] * self.n_ctx)
-        room = self.backbone.context_length - 2 - self.n_ctx
-        lengths = [len(clip.clip._tokenizer.encode(c + ".")) for c in classnames]
-        too_long = [c for c, n in zip(classnames, lengths) if n > room]
-        if too_long:
-            raise ValueError(
-                f"class name {too_long[0]!r} needs {lengths[classnames.index(too_long[0])]} tokens but only {room} fit "
-                f"after {self.n_ctx} context tokens (context length {self.backbone.context_length}); "
-                f"shorten it or lower n_ctx"
-            )
+        check_class_names(self.backbone, name, classnames, f"{placeholders} {{}}.", f"or lower n_ctx ({self.n_ctx})")
         tokens = self.backbone.tokenize([f"{placeholders} {c}." for c in classnames]).cpu()  # (K, L)
         names_only = [len(clip.clip._tokenizer.encode(c)) for c in classnames]
         index = context_layout(tokens.shape[1], self.n_ctx, names_only, self.position)  # (K, L)
