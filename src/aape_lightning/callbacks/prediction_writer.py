@@ -1,8 +1,9 @@
-"""Writes ``aape predict`` results as CSV: one row per input, the columns a task's ``predict_step`` returns."""
+"""Writes ``aape predict`` results as CSV (or JSON): one row per input, the columns a task's ``predict_step`` returns."""
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ class PredictionWriter(BasePredictionWriter):
     floats with 6 decimals, so any task (class and probability, a caption, an answer) needs no writer of its own.
 
     Args:
-        output: the CSV file; relative paths are taken from the trainer's log dir.
+        output: the CSV file (a ``.json`` name writes a JSON list of rows instead); relative paths
+            are taken from the trainer's log dir.
     """
 
     def __init__(self, output: str = "predictions.csv") -> None:
@@ -51,6 +53,10 @@ class PredictionWriter(BasePredictionWriter):
         if "path" in columns:
             merged.sort(key=lambda r: r["path"])
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() == ".json":
+            path.write_text(json.dumps(merged, indent=1))
+            trainer.print(f"wrote {len(merged)} predictions to {path}")
+            return
         with open(path, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=columns)
             writer.writeheader()
