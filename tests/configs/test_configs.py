@@ -45,7 +45,7 @@ def overrides(tiny_clip: Path, tiny_dataset: Path, tmp_path: Path) -> list[str]:
 def caption_overrides(tiny_clip: Path, tmp_path: Path) -> list[str]:
     """A caption task's config runs alone (not on the few-shot base) on a few demo captions."""
     return [
-        "--model.backbone", str(tiny_clip), "--data.reader.root", str(tmp_path / "demo"),
+        "--model.backbone", str(tiny_clip), "--data.reader", "DemoCaptionReader", "--data.reader.root", str(tmp_path / "demo"),
         "--data.reader.n_train", "8", "--data.reader.n_test", "4", "--data.reader.val_from_train", "2",
         "--data.num_workers", "0", "--data.batch_size", "4",
         "--trainer.fast_dev_run", "1", "--trainer.accelerator", "cpu", "--trainer.precision", "bf16-mixed",

@@ -6,6 +6,7 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from aape_lightning.data import CaptionDataModule, DemoCaptionReader
@@ -48,8 +49,6 @@ def test_identity_generator_reproduces_plain_clip_retrieval(tiny_clip, captions_
     dm.setup("test")
     backbone = task.backbone
     transform = clip_transform(backbone.image_resolution, backbone.image_mean, backbone.image_std)
-    from PIL import Image
-
     records = dm.images("test")
     images = backbone.encode_image(torch.stack([transform(Image.open(r.path)) for r in records]))
     texts = backbone.encode_text([c for r in records for c in r.captions])

@@ -87,6 +87,23 @@ class RetrievalTask(FrozenBackboneTask):
         self.core.load_state_dict(state)
         log.info("core initialised from %s", path)
 
+    def _encode_split(self, split: str | None) -> None:
+        """Encode a split's captions in one go (then served from memory), not batch by batch: the
+        on-disk text cache is rewritten once per call, so per-batch misses would rewrite it per step."""
+        dm = self.trainer.datamodule
+        texts = [c for r in dm.images(split) for c in r.captions] if hasattr(dm, "images") else []
+        if texts:
+            self.backbone.text_features(texts)
+
+    def on_fit_start(self) -> None:
+        self._encode_split(self.trainer.datamodule.train_split)
+
+    def on_validation_start(self) -> None:
+        self._encode_split(self.trainer.datamodule.val_split)
+
+    def on_test_start(self) -> None:
+        self._encode_split(self.trainer.datamodule.test_split)
+
     # -- embeddings --------------------------------------------------------------------
     def image_features(self, batch: dict) -> Tensor:
         """``(B, d)`` frozen features, from the in-memory cache when the batch is not augmented."""

@@ -76,5 +76,7 @@ def test_demo_reader_domains_val_split_and_max_captions(tmp_path):
     assert [len(dm.images(s)) for s in ("train", "val", "test")] == [4, 2, 3]
     assert all(len(r.captions) == 2 for r in dm.images("train"))
     assert len(dm.gallery()) <= 3 * 2 and dm.gallery()[0] == dm.images("test")[0].captions[0]
+    with pytest.raises(DataError, match="unknown domain"):
+        DemoCaptionReader(str(tmp_path), domains=["cartoon"])
     with pytest.raises(DataError, match="'nope' is empty or absent"):
         CaptionDataModule(reader, train_split="nope").setup("fit")
