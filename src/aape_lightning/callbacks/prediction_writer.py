@@ -36,8 +36,7 @@ class PredictionWriter(BasePredictionWriter):
     def write_on_batch_end(self, trainer, pl_module, prediction: dict, batch_indices, batch, batch_idx, dataloader_idx):
         columns = list(prediction)
         self._columns = self._columns or columns
-        values = [[f"{v:.6f}" if isinstance(v, float) else v for v in prediction[c]] for c in columns]
-        self._rows += [dict(zip(columns, row)) for row in zip(*values)]
+        self._rows += [dict(zip(columns, row)) for row in zip(*(prediction[c] for c in columns))]
 
     def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         rows: list[Any] = [(self._columns, self._rows)]
@@ -60,5 +59,5 @@ class PredictionWriter(BasePredictionWriter):
         with open(path, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=columns)
             writer.writeheader()
-            writer.writerows(merged)
+            writer.writerows({k: f"{v:.6f}" if isinstance(v, float) else v for k, v in r.items()} for r in merged)
         trainer.print(f"wrote {len(merged)} predictions to {path}")

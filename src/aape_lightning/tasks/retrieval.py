@@ -7,7 +7,6 @@ core's lambda * L_distill and aggregator reward. ``query: image`` is plain CLIP 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -37,9 +36,6 @@ class RetrievalTask(FrozenBackboneTask):
         init_from: an ``aape fit`` retrieval checkpoint whose core weights start training
             (finetuning an h trained on other captions); read at fit time only.
         recall_ks: the K of R@K.
-        gallery: for ``predict``, a file of captions to rank (one per line, or a JSON list);
-            default the test split's captions of the data.
-        predict_top_k: captions written per image by ``predict``.
         cache_image_features: reuse the frozen encoder's output for images not augmented.
         cache_dir: where downloads and caption embeddings are cached.
         optimizer, schedule, warmup_epochs, warmup_lr: as for every task (tasks/base.py).
@@ -52,8 +48,6 @@ class RetrievalTask(FrozenBackboneTask):
         query: Literal["aape", "image"] = "aape",
         init_from: str | None = None,
         recall_ks: list[int] = [1, 5, 10],  # noqa: B006 (jsonargparse needs the literal default)
-        gallery: str | None = None,
-        predict_top_k: int = 5,
         cache_image_features: bool = True,
         cache_dir: str | None = None,
         optimizer: OptimizerCallable = torch.optim.AdamW,
@@ -67,7 +61,7 @@ class RetrievalTask(FrozenBackboneTask):
         self.save_hyperparameters()
         self.core = core(self.backbone.embed_dim)
         self.metrics = nn.ModuleDict({"query": RetrievalRecall(recall_ks), "clip": RetrievalRecall(recall_ks)})
-        self._gallery: tuple[list[str], Tensor] | None = None
+        self._gallery: tuple[list[str], Tensor, int] | None = None
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return super().trainable_parameters() if self.hparams.query == "aape" else []
@@ -169,36 +163,22 @@ class RetrievalTask(FrozenBackboneTask):
 
     # -- predict: the top captions of a gallery for each image ------------------------------
     def on_predict_start(self) -> None:
-        texts = self._gallery_texts()
-        self._gallery = (texts, self.backbone.text_features(texts))  # G, (G, d)
+        dm = self.trainer.datamodule
+        if not hasattr(dm, "gallery"):
+            raise DataError("predict ranks captions: use --data CaptionDataModule with data.gallery or data.reader")
+        texts = dm.gallery()
+        self._gallery = (texts, self.backbone.text_features(texts), min(dm.top_k, len(texts)))  # G, (G, d), k
         log.info("ranking %d gallery captions per image", len(texts))
 
-    def _gallery_texts(self) -> list[str]:
-        path = self.hparams.get("gallery")
-        if path:
-            file = Path(path).expanduser()
-            if not file.is_file():
-                raise DataError(f"gallery {file} does not exist; pass a text file (one caption per line) or a JSON list")
-            raw = file.read_text(encoding="utf-8")
-            texts = json.loads(raw) if file.suffix == ".json" else [ln.strip() for ln in raw.splitlines()]
-        else:
-            dm = self.trainer.datamodule
-            texts = dm.gallery() if getattr(dm, "reader", None) is not None and hasattr(dm, "gallery") else []
-        texts = [t for t in texts if isinstance(t, str) and t.strip()]
-        if not texts:
-            raise DataError("predict needs captions to rank: set model.gallery (a caption file) or data.reader")
-        return texts
-
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        k = self.hparams.predict_top_k
+        texts, gallery, k = self._gallery
         columns = ["path"] + [f"{c}_{i}" for i in range(1, k + 1) for c in ("caption", "score")]
         if "image" not in batch:
             return {c: [] for c in columns}
-        texts, gallery = self._gallery
         scores = self.query(self.backbone.encode_image(batch["image"])) @ gallery.t()  # (B, G)
-        top, idx = scores.topk(min(k, len(texts)), dim=-1)  # (B, k)
+        top, idx = scores.topk(k, dim=-1)  # (B, k)
         out = {"path": list(batch["path"])}
         for i in range(k):
-            out[f"caption_{i + 1}"] = [texts[j[i]] if i < len(j) else "" for j in idx.tolist()]
-            out[f"score_{i + 1}"] = [s[i] if i < len(s) else float("nan") for s in top.tolist()]
+            out[f"caption_{i + 1}"] = [texts[row[i]] for row in idx.tolist()]
+            out[f"score_{i + 1}"] = [row[i] for row in top.tolist()]
         return out
