@@ -99,11 +99,6 @@ class RetrievalTask(FrozenBackboneTask):
         self._encode_split(self.trainer.datamodule.test_split)
 
     # -- embeddings --------------------------------------------------------------------
-    def image_features(self, batch: dict) -> Tensor:
-        """``(B, d)`` frozen features, from the in-memory cache when the batch is not augmented."""
-        cacheable = self.hparams.cache_image_features and bool(torch.as_tensor(batch.get("cacheable", False)).all())
-        return self.backbone.encode_image(batch["image"], batch["path"] if cacheable else None)
-
     def query(self, features: Tensor) -> Tensor:
         """The image side of the score: h(x) (AAPE) or x itself (plain CLIP), ``(B, d)`` unit vectors."""
         return self.core(features, self.backbone.logit_scale).aape if self.hparams.query == "aape" else features
@@ -115,7 +110,7 @@ class RetrievalTask(FrozenBackboneTask):
 
     # -- steps ---------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
-        if "image" not in batch:
+        if self._count_skipped(batch, "train"):
             return None
         features = self.image_features(batch)  # (B, d)
         captions, mask = self.caption_features(batch["captions"])  # (B, M, d), (B, M)
@@ -126,7 +121,7 @@ class RetrievalTask(FrozenBackboneTask):
         return self.training_loss(task_loss, out.losses, batch_size=len(pick))
 
     def _evaluate(self, batch: dict, baseline: bool) -> None:
-        if "image" not in batch:
+        if self._count_skipped(batch, "eval"):
             return
         features = self.image_features(batch)  # (B, d)
         counts = torch.tensor([len(c) for c in batch["captions"]], device=features.device)  # (B,)
