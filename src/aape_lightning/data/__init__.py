@@ -4,6 +4,7 @@ The task subpackages are imported here so that LightningCLI finds their classes 
 name in YAML (``class_path: CoOpSplitReader``).
 """
 
+from aape_lightning.data.captions import CaptionDataModule, CaptionReader, DemoCaptionReader, KarpathyReader
 from aape_lightning.data.classification import (
     CatalogReader,
     ClassificationDataModule,
@@ -15,11 +16,15 @@ from aape_lightning.data.image_datamodule import ImageDataModule
 from aape_lightning.data.image_dataset import ImageDataset
 
 __all__ = [
+    "CaptionDataModule",
+    "CaptionReader",
     "CatalogReader",
     "ClassificationDataModule",
     "CoOpSplitReader",
     "DatasetReader",
+    "DemoCaptionReader",
     "ImageDataModule",
     "ImageDataset",
     "ImageFolderReader",
+    "KarpathyReader",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -53,10 +53,19 @@ class ImageDataModule(L.LightningDataModule):
         backbone = self.trainer.lightning_module.backbone
         return clip_transform(backbone.image_resolution, backbone.image_mean, backbone.image_std, augment)
 
-    def _loader(self, items: Sequence[ImageRecord], train: bool) -> DataLoader:
-        """Training: shuffled, augmented if ``augment``; evaluation: in order, split over DDP ranks without padding."""
+    def _loader(
+        self,
+        items: Sequence[ImageRecord],
+        train: bool,
+        dataset_class: type[ImageDataset] = ImageDataset,
+        collate_fn: Callable[[list], dict] = collate_skipping,
+    ) -> DataLoader:
+        """Training: shuffled, augmented if ``augment``; evaluation: in order, split over DDP ranks without padding.
+
+        A task whose records carry more than an image and label passes its ``dataset_class`` and ``collate_fn``.
+        """
         augment = train and self.augment
-        dataset = ImageDataset(
+        dataset = dataset_class(
             items, self._transform(augment), deterministic=not augment, on_bad_image=self.on_bad_image
         )
         sampler = None
@@ -70,7 +79,7 @@ class ImageDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             drop_last=False,
-            collate_fn=collate_skipping,
+            collate_fn=collate_fn,
         )
 
     def predict_dataloader(self) -> DataLoader:

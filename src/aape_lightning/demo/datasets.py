@@ -32,6 +32,7 @@ except ImportError:  # Windows: no file lock; the rename check below still keeps
 from aape_lightning.demo.world import (
     COLOURS,
     CONCEPTS,
+    DOMAINS,
     PATTERNS,
     SHAPES,
     WORLD_VERSION,
@@ -317,13 +318,24 @@ def ensure_demo_dataset(
 
 
 def ensure_demo_captions(
-    root: str | Path, seed: int = 0, image_size: int = DEMO_IMAGE_SIZE, n_train: int = 600, n_test: int = 200
+    root: str | Path,
+    seed: int = 0,
+    image_size: int = DEMO_IMAGE_SIZE,
+    n_train: int = 600,
+    n_test: int = 200,
+    domains: list[str] | None = None,
 ) -> Path:
     """Generate ``root/DemoCaptions/``: multi-object scenes with 5 captions and 3 questions each.
 
     ``captions.json``: ``[{"image", "split", "captions": [...]}]``; ``qa.json``:
     ``[{"image", "split", "question", "answers": [...]}]``; images under ``images/``.
+    ``domains`` draws scenes from those domains only, into ``root/DemoCaptions-<d1+d2>/`` (a
+    shifted caption set, e.g. for zero-shot transfer); the default draws from every domain.
     """
+    unknown = sorted(set(domains or ()) - set(DOMAINS))
+    if unknown:
+        raise ValueError(f"unknown demo domain(s) {unknown}; known: {list(DOMAINS)}")
+    name = CAPTIONS_NAME + (f"-{'+'.join(domains)}" if domains else "")
     manifest = {
         "generator": "aape_lightning.demo.datasets",
         "version": DATASETS_VERSION,
@@ -331,6 +343,7 @@ def ensure_demo_captions(
         "image_size": image_size,
         "name": CAPTIONS_NAME,
         "counts": {"train": n_train, "test": n_test},
+        **({"domains": list(domains)} if domains else {}),  # absent by default: existing folders stay current
     }
 
     def write(tmp: Path) -> None:
@@ -340,7 +353,8 @@ def ensure_demo_captions(
         for part, n in (("train", n_train), ("test", n_test)):
             rng = random.Random(f"{CAPTIONS_NAME}/{seed}/{part}")
             for i in range(n):
-                scene: Scene = sample_scene(rng, clutter=(1, 2))
+                domain = rng.choice(domains) if domains else None  # None: sample_scene draws any domain
+                scene: Scene = sample_scene(rng, domain, clutter=(1, 2))
                 rel = f"{part}_{i:05d}.png"
                 render(scene, image_size).save(tmp / "images" / rel)
                 caps.append({"image": rel, "split": part, "captions": captions(scene, rng, 5)})
@@ -348,5 +362,5 @@ def ensure_demo_captions(
         (tmp / "captions.json").write_text(json.dumps(caps, indent=0))
         (tmp / "qa.json").write_text(json.dumps(qa, indent=0))
 
-    return _write_atomically(Path(root) / CAPTIONS_NAME, manifest, write)
+    return _write_atomically(Path(root) / name, manifest, write)
 

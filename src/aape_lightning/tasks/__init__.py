@@ -3,5 +3,6 @@
 from aape_lightning.errors import CheckpointMismatchError
 from aape_lightning.tasks.base import FrozenBackboneTask
 from aape_lightning.tasks.classification import ClassificationTask
+from aape_lightning.tasks.retrieval import RetrievalTask
 
-__all__ = ["CheckpointMismatchError", "ClassificationTask", "FrozenBackboneTask"]
+__all__ = ["CheckpointMismatchError", "ClassificationTask", "FrozenBackboneTask", "RetrievalTask"]

@@ -1,0 +1,160 @@
+"""Caption dataset readers: Karpathy's split JSON (COCO, Flickr30k) and the demo world's captions."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Literal
+
+from aape_lightning.data.captions.records import CaptionedImage, CaptionSplits
+from aape_lightning.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+class CaptionReader:
+    """Base class: ``read()`` returns the splits; readers decode no image.
+
+    Args:
+        root: the dataset's folder.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = Path(root).expanduser()
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    def prepare(self) -> None:
+        """Generate the data if the reader can; runs once per node, before ``read``."""
+
+    def read(self) -> CaptionSplits:
+        raise NotImplementedError
+
+    def _file(self, relative: str, what: str) -> Path:
+        path = self.root / relative
+        if not path.is_file():
+            raise DataError(f"{what} {path} does not exist; see data/README.md (section Captions) for the layout")
+        return path
+
+
+_KARPATHY = {  # dataset -> (split file, image folder) as data/README.md lays them out
+    "coco": ("dataset_coco.json", "images"),
+    "flickr30k": ("dataset_flickr30k.json", "flickr30k-images"),
+}
+
+
+class KarpathyReader(CaptionReader):
+    """Karpathy's split file (``dataset_coco.json``, ``dataset_flickr30k.json``) and the images it names.
+
+    Each entry ``{"filepath"?, "filename", "split", "sentences": [{"raw"}], "cocoid"?}`` becomes one
+    image with its captions at ``root/<image_dir>/[filepath/]filename``. COCO's 5k test and
+    Flickr30k's 1k test are the file's ``"test"`` split.
+
+    Args:
+        root: the dataset folder (``data/coco``, ``data/flickr30k``).
+        dataset: which layout's defaults to use.
+        split_file: the Karpathy JSON, relative to ``root``; default per dataset.
+        image_dir: the image folder, relative to ``root``; default per dataset.
+        restval_as_train: count COCO's "restval" images as training images (the usual 113k train).
+        check_images: fail at once when an image file the JSON names is missing (one stat per image).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        dataset: Literal["coco", "flickr30k"] = "coco",
+        split_file: str | None = None,
+        image_dir: str | None = None,
+        restval_as_train: bool = True,
+        check_images: bool = True,
+    ) -> None:
+        super().__init__(root)
+        if dataset not in _KARPATHY:
+            raise DataError(f"KarpathyReader: dataset {dataset!r} is not one of {sorted(_KARPATHY)}")
+        self.dataset = dataset
+        self.split_file = split_file or _KARPATHY[dataset][0]
+        self.image_dir = image_dir or _KARPATHY[dataset][1]
+        self.restval_as_train, self.check_images = restval_as_train, check_images
+
+    def read(self) -> CaptionSplits:
+        path = self._file(self.split_file, "Karpathy split file")
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))["images"]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise DataError(f"{path}: not a Karpathy split file with an 'images' list ({err})") from err
+        images = self.root / self.image_dir
+        splits: dict[str, list[CaptionedImage]] = {}
+        for entry in entries:
+            split = "train" if entry["split"] == "restval" and self.restval_as_train else entry["split"]
+            file = images / entry.get("filepath", "") / entry["filename"]
+            texts = tuple(s["raw"].strip() for s in entry["sentences"])
+            image_id = str(entry.get("cocoid", entry["filename"]))
+            splits.setdefault(split, []).append(CaptionedImage(str(file), texts, image_id))
+        if self.check_images:
+            missing = [r.path for records in splits.values() for r in records if not Path(r.path).is_file()]
+            if missing:
+                raise DataError(
+                    f"{path} names {len(missing)} image(s) missing under {images}, e.g. {missing[0]}; "
+                    f"unpack the images there (data/README.md, section Captions) or set image_dir"
+                )
+        log.info("%s: %s", path, ", ".join(f"{k} {len(v)} images" for k, v in splits.items()))
+        return CaptionSplits(self.dataset, splits)
+
+
+class DemoCaptionReader(CaptionReader):
+    """The demo world's captioned scenes (``DemoCaptions``: 5 captions each), generated on first use.
+
+    Args:
+        root: the folder that holds the demo datasets.
+        seed: the generator's seed (another seed is another set of scenes and captions).
+        domains: draw scenes from these demo domains only (e.g. ``[sketch]``); default every
+            domain. A subset is written to its own folder, ``DemoCaptions-<domains>``.
+        n_train: training images to generate.
+        n_test: test images to generate.
+        val_from_train: the last this-many training images form the "val" split instead.
+    """
+
+    def __init__(
+        self,
+        root: str = "data/demo",
+        seed: int = 0,
+        domains: list[str] | None = None,
+        n_train: int = 600,
+        n_test: int = 200,
+        val_from_train: int = 0,
+    ) -> None:
+        super().__init__(root)
+        from aape_lightning.demo.world import DOMAINS
+
+        unknown = sorted(set(domains or ()) - set(DOMAINS))
+        if unknown:
+            raise DataError(f"DemoCaptionReader: unknown domain(s) {unknown}; pick from {list(DOMAINS)}")
+        self.seed, self.domains, self.n_train, self.n_test = seed, domains, n_train, n_test
+        self.val_from_train = val_from_train
+        self._folder: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return "DemoCaptions" + (f"-{'+'.join(self.domains)}" if self.domains else "")
+
+    def prepare(self) -> None:
+        from aape_lightning.demo.datasets import ensure_demo_captions  # the demo package imports data
+
+        self._folder = ensure_demo_captions(
+            self.root, seed=self.seed, n_train=self.n_train, n_test=self.n_test, domains=self.domains
+        )
+
+    def read(self) -> CaptionSplits:
+        self.prepare()  # cheap when present and current (manifest check)
+        folder = self._folder
+        splits: dict[str, list[CaptionedImage]] = {}
+        for entry in json.loads((folder / "captions.json").read_text()):
+            record = CaptionedImage(str(folder / "images" / entry["image"]), tuple(entry["captions"]), entry["image"])
+            splits.setdefault(entry["split"], []).append(record)
+        if self.val_from_train:
+            train = splits.get("train", [])
+            splits["train"], splits["val"] = train[: -self.val_from_train], train[-self.val_from_train :]
+        return CaptionSplits(self.name, splits)
