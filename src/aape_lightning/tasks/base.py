@@ -61,6 +61,17 @@ class FrozenBackboneTask(L.LightningModule):
                 f"set model.backbone to the checkpoint's backbone"
             )
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Weights that do not fit (a ``--model`` option changed the head's shape) are refused in one line."""
+        try:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        except RuntimeError as err:
+            detail = next((ln.strip() for ln in str(err).splitlines()[1:] if ln.strip()), str(err))
+            raise CheckpointMismatchError(
+                f"the checkpoint's weights do not fit this model ({detail[:300]}); a model option changed its "
+                f"shape: drop that --model option to use the checkpoint's settings"
+            ) from None
+
     def training_loss(self, task_loss: Tensor, losses: dict[str, Tensor], batch_size: int) -> Tensor:
         """``L_task`` plus the already-weighted extra losses (e.g. lambda * L_distill), each logged."""
         loss = task_loss + sum(losses.values())
