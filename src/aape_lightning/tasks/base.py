@@ -53,6 +53,8 @@ class FrozenBackboneTask(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Refuse a checkpoint trained on another backbone (its weights are not in the checkpoint)."""
+        fit_loop = (checkpoint.get("loops") or {}).get("fit_loop") or {}
+        self._loader_states = (fit_loop.get("state_dict") or {}).get("combined_loader")
         saved = checkpoint.get("aape_backbone")
         if saved and saved["sha256"] != self.backbone.spec.sha256:
             raise CheckpointMismatchError(
@@ -60,6 +62,19 @@ class FrozenBackboneTask(L.LightningModule):
                 f"now uses {self.backbone.spec.name!r} (sha256 {self.backbone.spec.sha256[:12]}); "
                 f"set model.backbone to the checkpoint's backbone"
             )
+
+    def on_train_start(self) -> None:
+        """Resuming mid-epoch: give the training loaders their saved place and random state.
+
+        Lightning hands them over only when it builds the loaders after restoring, but
+        ``configure_optimizers`` (``estimated_stepping_batches``) builds them before.
+        """
+        states, self._loader_states = getattr(self, "_loader_states", None), None
+        loaders = self.trainer.train_dataloader
+        loaders = list(loaders.values()) if isinstance(loaders, dict) else loaders
+        loaders = [dl for dl in (loaders if isinstance(loaders, (list, tuple)) else [loaders]) if hasattr(dl, "load_state_dict")]
+        for loader, state in zip(loaders, states or []):
+            loader.load_state_dict(state)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Weights that do not fit (a ``--model`` option changed the head's shape) are refused in one line."""
