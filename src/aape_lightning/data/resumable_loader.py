@@ -61,7 +61,7 @@ class ResumableDataLoader(DataLoader):
             set_rng_state(resume["epoch_rng"])
         self._epoch_rng, self._taken = rng_state(), 0
         batches = super().__iter__()
-        if resume is not None:
+        if resume is not None and resume["taken"]:
             for _ in range(resume["taken"]):  # trained on before the interruption: draw and drop
                 next(batches)
                 self._taken += 1
@@ -74,5 +74,8 @@ class ResumableDataLoader(DataLoader):
         return {"epoch_rng": self._epoch_rng, "taken": self._taken, "rng": rng_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("epoch_rng") is not None and 0 < state.get("taken", 0) < len(self):
-            self._resume = state
+        if state.get("epoch_rng") is None:
+            return
+        if state.get("taken", 0) >= len(self):  # saved at an epoch's end: the next epoch starts from the saved state
+            state = {"epoch_rng": state["rng"], "taken": 0, "rng": state["rng"]}
+        self._resume = state
