@@ -23,7 +23,7 @@ from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from aape_lightning.errors import CheckpointMismatchError, ConfigError, UnwritableError, UserError
+from aape_lightning.errors import CheckpointMismatchError, UnwritableError, UserError
 
 # Packages whose classes YAML may name by their short name (each lists them in ``__all__``).
 PLUGIN_PACKAGES = ("aape_lightning.tasks", "aape_lightning.heads", "aape_lightning.core", "aape_lightning.data",

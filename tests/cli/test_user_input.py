@@ -15,7 +15,6 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from cli_helpers import aape_env, write_config
 from tiny_world import make_coop_dataset

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-
 from pathlib import Path
 
 from aape_lightning.data.classification.catalog import catalog_entry, known
