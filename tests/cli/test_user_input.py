@@ -180,7 +180,7 @@ def test_error_in_a_dataloader_worker_is_one_line(world):
 def test_commands_that_train_nothing_import_neither_torch_nor_lightning(tmp_path):
     script = (
         "import contextlib, io, json, sys\nfrom aape_lightning.cli import main\nout = {}\n"
-        "for args in (['--help'], ['data', 'list', '--root', sys.argv[1]], ['demo', '--help'],\n"
+        "for args in (['--help'], ['data', 'list', '--root', sys.argv[1]], ['demo', '--help'], ['prompts', '--help'],\n"
         "             ['data', 'check', 'DemoShapes', '--root', sys.argv[1]]):\n"
         "    buf = io.StringIO()\n"
         "    with contextlib.redirect_stdout(buf):\n"
@@ -196,5 +196,6 @@ def test_commands_that_train_nothing_import_neither_torch_nor_lightning(tmp_path
     assert out["--help"][0] == 0 and "aape fit --config configs/demo/fewshot.yaml" in out["--help"][1]
     assert out["datalist"][1].splitlines()[0].split()[:2] == ["name", "folder"] and "DemoShapes" in out["datalist"][1]
     assert out["demo--help"][0] == 0 and out["demo--help"][1].startswith("usage: aape demo ")
+    assert out["prompts--help"][0] == 0 and out["prompts--help"][1].startswith("usage: aape prompts ")
     assert out["datacheck"][0] == 1 and "aape demo build-data" in out["datacheck"][1]
     assert not any(tmp_path.iterdir())  # nothing written
