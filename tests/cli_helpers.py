@@ -51,3 +51,12 @@ def parse_test_line(stdout: str) -> dict[str, float]:
 
 def checkpoints(run_dir: Path) -> list[Path]:
     return sorted(run_dir.rglob("*.ckpt"))
+
+
+def aape_env(cache_dir: Path) -> dict[str, str]:
+    """The environment ``run_aape`` uses, plus this folder on the path (for test-only callbacks) and 1 thread."""
+    here = str(Path(__file__).parent)
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "AAPE_CACHE_DIR": str(cache_dir), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+

@@ -19,6 +19,22 @@ class CheckpointMismatchError(UserError):
     """A checkpoint used with other classes or another backbone than it was trained with."""
 
 
+class CheckpointNotFoundError(CheckpointMismatchError):
+    """A ``--ckpt_path`` that names no file (or ``last`` with no checkpoint under the run's root)."""
+
+
+class CheckpointUnreadableError(CheckpointMismatchError):
+    """A checkpoint file that is truncated or not a checkpoint."""
+
+
+class ConfigError(UserError):
+    """A config file or command-line option that names no valid option; the message suggests the closest."""
+
+
+class UnwritableError(UserError):
+    """A place the run must write to (run folder, predictions file) that cannot be written."""
+
+
 class DataError(UserError):
     """Data that cannot be used; the message names the file or folder and the fix."""
 
@@ -50,6 +66,9 @@ class QuestionsError(UserError):
 __all__ = [
     "BackboneError",
     "CheckpointMismatchError",
+    "CheckpointNotFoundError",
+    "CheckpointUnreadableError",
+    "ConfigError",
     "ClassListError",
     "DataError",
     "PromptBankError",
@@ -57,5 +76,6 @@ __all__ = [
     "SentenceEncoderUnavailable",
     "TableError",
     "TextTooLongError",
+    "UnwritableError",
     "UserError",
 ]

@@ -109,5 +109,5 @@ def test_load_task_rebuilds_the_trained_model_from_its_checkpoint(trained):
     assert not task.training and set(task.state_dict()) == set(saved)
     assert all(torch.equal(v, saved[k]) for k, v in task.state_dict().items())
     assert task.backbone.spec.name == str(trained["clip"])
-    with pytest.raises(CheckpointMismatchError, match="does not exist"):
+    with pytest.raises(CheckpointMismatchError, match="not found"):
         load_task(trained["tmp"] / "missing.ckpt")

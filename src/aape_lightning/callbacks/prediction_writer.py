@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+
+from aape_lightning.errors import UnwritableError
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -32,6 +35,22 @@ class PredictionWriter(BasePredictionWriter):
     def resolved_output(self, trainer: L.Trainer) -> Path:
         path = Path(self.output)
         return path if path.is_absolute() else Path(trainer.log_dir or trainer.default_root_dir) / path
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Refuse an output that cannot be written before any image is scored, not after."""
+        path = self.resolved_output(trainer)  # log_dir is a collective: every rank asks
+        if getattr(stage, "value", stage) != "predict" or not trainer.is_global_zero:
+            return
+        existing = next(p for p in (path, *path.parents) if p.exists())
+        why = None
+        if existing == path and path.is_dir():
+            why = "it is a folder"
+        elif existing != path and not existing.is_dir():
+            why = f"{existing} is a file, not a folder"
+        elif not os.access(existing, os.W_OK):
+            why = f"no write permission on {existing}"
+        if why:
+            raise UnwritableError(f"cannot write predictions to {path}: {why}; pass --predictions.output <a writable .csv>")
 
     def write_on_batch_end(self, trainer, pl_module, prediction: dict, batch_indices, batch, batch_idx, dataloader_idx):
         columns = list(prediction)

@@ -1,30 +1,31 @@
 """Data: the generic image part (dataset, loaders, transforms) and each task's subpackage.
 
-The task subpackages are imported here so that LightningCLI finds their classes by short
-name in YAML (``class_path: CoOpSplitReader``).
+Names are imported on first use (``aape data list`` must not wait for torch); the CLI loads
+them all so that LightningCLI finds their classes by short name in YAML
+(``class_path: CoOpSplitReader``).
 """
 
-from aape_lightning.data.captions import CaptionDataModule, CaptionReader, DemoCaptionReader, KarpathyReader
-from aape_lightning.data.classification import (
-    CatalogReader,
-    ClassificationDataModule,
-    CoOpSplitReader,
-    DatasetReader,
-    ImageFolderReader,
-)
-from aape_lightning.data.image_datamodule import ImageDataModule
-from aape_lightning.data.image_dataset import ImageDataset
+from importlib import import_module
 
-__all__ = [
-    "CaptionDataModule",
-    "CaptionReader",
-    "CatalogReader",
-    "ClassificationDataModule",
-    "CoOpSplitReader",
-    "DatasetReader",
-    "DemoCaptionReader",
-    "ImageDataModule",
-    "ImageDataset",
-    "ImageFolderReader",
-    "KarpathyReader",
-]
+_WHERE = {
+    "CaptionDataModule": "aape_lightning.data.captions",
+    "CaptionReader": "aape_lightning.data.captions",
+    "DemoCaptionReader": "aape_lightning.data.captions",
+    "KarpathyReader": "aape_lightning.data.captions",
+    "CatalogReader": "aape_lightning.data.classification",
+    "ClassificationDataModule": "aape_lightning.data.classification",
+    "CoOpSplitReader": "aape_lightning.data.classification",
+    "DatasetReader": "aape_lightning.data.classification",
+    "ImageFolderReader": "aape_lightning.data.classification",
+    "ImageDataModule": "aape_lightning.data.image_datamodule",
+    "ImageDataset": "aape_lightning.data.image_dataset",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value

@@ -13,6 +13,7 @@ from aape_lightning.data.eval_sampler import UnpaddedDistributedSampler
 from aape_lightning.data.image_dataset import ImageDataset, collate_skipping
 from aape_lightning.data.image_files import IMAGE_SUFFIXES, find_images
 from aape_lightning.data.image_record import ImageRecord, UnlabelledImage
+from aape_lightning.data.resumable_loader import ResumableDataLoader
 from aape_lightning.data.transforms import clip_transform
 from aape_lightning.errors import DataError
 
@@ -71,7 +72,8 @@ class ImageDataModule(L.LightningDataModule):
         sampler = None
         if not train and self.trainer is not None and self.trainer.world_size > 1:
             sampler = UnpaddedDistributedSampler(dataset, self.trainer.world_size, self.trainer.global_rank)
-        return DataLoader(
+        loader = ResumableDataLoader if train else DataLoader  # training resumes mid-epoch bit for bit
+        return loader(
             dataset,
             batch_size=self.batch_size if train else self.eval_batch_size,
             shuffle=train,

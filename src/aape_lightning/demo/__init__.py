@@ -1,31 +1,20 @@
-"""The offline demo world: procedural scenes, a small CLIP pretrained on them, CoOp-layout datasets."""
+"""The offline demo world: procedural scenes, a small CLIP pretrained on them, CoOp-layout datasets.
 
-from aape_lightning.demo.cli import demo_main
-from aape_lightning.demo.datasets import (
-    CAPTIONS_NAME,
-    DEMO_DATASETS,
-    DEMO_IMAGE_SIZE,
-    DEMO_TEMPLATES,
-    DemoDataset,
-    ensure_demo_captions,
-    ensure_demo_dataset,
-    prompt_bank,
-)
-from aape_lightning.demo.pretrain import DEMO_CLIP_CONFIG, build_demo_clip
-from aape_lightning.demo.probe import probe_checkpoint, probe_world
-from aape_lightning.demo.reader import DemoReader
-from aape_lightning.demo.world import (
-    CONCEPTS,
-    DOMAINS,
-    WORLD_VERSION,
-    Scene,
-    Spec,
-    caption,
-    captions,
-    questions,
-    render,
-    sample_scene,
-)
+Names are imported on first use, so ``aape demo --help`` starts without torch.
+"""
+
+from importlib import import_module
+
+_WHERE = {
+    "demo_main": "cli",
+    **dict.fromkeys(["CAPTIONS_NAME", "DEMO_DATASETS", "DEMO_IMAGE_SIZE", "DEMO_TEMPLATES", "DemoDataset",
+                     "ensure_demo_captions", "ensure_demo_dataset", "prompt_bank"], "datasets"),
+    **dict.fromkeys(["DEMO_CLIP_CONFIG", "build_demo_clip"], "pretrain"),
+    **dict.fromkeys(["probe_checkpoint", "probe_world"], "probe"),
+    "DemoReader": "reader",
+    **dict.fromkeys(["CONCEPTS", "DOMAINS", "WORLD_VERSION", "Scene", "Spec", "caption", "captions", "questions",
+                     "render", "sample_scene"], "world"),
+}
 
 __all__ = [
     "CAPTIONS_NAME",
@@ -53,3 +42,11 @@ __all__ = [
     "render",
     "sample_scene",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value

@@ -11,13 +11,12 @@ import logging
 from pathlib import Path
 
 from aape_lightning.demo.datasets import DEMO_DATASETS, ensure_demo_captions, ensure_demo_dataset
-from aape_lightning.demo.pretrain import build_demo_clip
 
 log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aape-demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="aape demo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     clip_cmd = sub.add_parser("build-clip", help="pretrain the demo CLIP on the procedural world")
     clip_cmd.add_argument("--out", type=Path, required=True, help="checkpoint file to write")
@@ -77,6 +76,8 @@ def demo_main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.command == "build-clip":
+        from aape_lightning.demo.pretrain import build_demo_clip  # torch: imported only here
+
         keys = ("steps", "batch_size", "pool_size", "num_threads", "concept_rate", "link_weight", "gloss_keep",
                 "gloss_define")
         options = {k: getattr(args, k) for k in keys}

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from aape_lightning.errors import PromptBankError, UserError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: `aape prompts` starts without it
+    import torch
 
 
 def no_duplicate_keys(path: Path, fix: str = "appears twice; merge its prompt lists into one entry"):
@@ -59,6 +61,8 @@ def read_prompt_file(path: str | Path) -> dict[str, list[str]]:
 
 def pad_prompt_embeddings(per_class: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack ``K`` tensors ``(M_k, d)`` into ``(K, M_max, d)`` with a mask ``(K, M_max)`` (True = real)."""
+    import torch
+
     m_max = max(e.shape[0] for e in per_class)
     dim = per_class[0].shape[1]
     bank = per_class[0].new_zeros(len(per_class), m_max, dim)  # (K, M_max, d)

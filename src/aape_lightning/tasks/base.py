@@ -53,6 +53,8 @@ class FrozenBackboneTask(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Refuse a checkpoint trained on another backbone (its weights are not in the checkpoint)."""
+        fit_loop = (checkpoint.get("loops") or {}).get("fit_loop") or {}
+        self._loader_states = (fit_loop.get("state_dict") or {}).get("combined_loader")
         saved = checkpoint.get("aape_backbone")
         if saved and saved["sha256"] != self.backbone.spec.sha256:
             raise CheckpointMismatchError(
@@ -60,6 +62,30 @@ class FrozenBackboneTask(L.LightningModule):
                 f"now uses {self.backbone.spec.name!r} (sha256 {self.backbone.spec.sha256[:12]}); "
                 f"set model.backbone to the checkpoint's backbone"
             )
+
+    def on_train_start(self) -> None:
+        """Resuming mid-epoch: give the training loaders their saved place and random state.
+
+        Lightning hands them over only when it builds the loaders after restoring, but
+        ``configure_optimizers`` (``estimated_stepping_batches``) builds them before.
+        """
+        states, self._loader_states = getattr(self, "_loader_states", None), None
+        loaders = self.trainer.train_dataloader
+        loaders = list(loaders.values()) if isinstance(loaders, dict) else loaders
+        loaders = [dl for dl in (loaders if isinstance(loaders, (list, tuple)) else [loaders]) if hasattr(dl, "load_state_dict")]
+        for loader, state in zip(loaders, states or []):
+            loader.load_state_dict(state)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Weights that do not fit (a ``--model`` option changed the head's shape) are refused in one line."""
+        try:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        except RuntimeError as err:
+            detail = next((ln.strip() for ln in str(err).splitlines()[1:] if ln.strip()), str(err))
+            raise CheckpointMismatchError(
+                f"the checkpoint's weights do not fit this model ({detail[:300]}); a model option changed its "
+                f"shape: drop that --model option to use the checkpoint's settings"
+            ) from None
 
     def training_loss(self, task_loss: Tensor, losses: dict[str, Tensor], batch_size: int) -> Tensor:
         """``L_task`` plus the already-weighted extra losses (e.g. lambda * L_distill), each logged."""

@@ -18,6 +18,7 @@ from aape_lightning.errors import CheckpointMismatchError
 from aape_lightning.heads.classification import AAPEHead, ClassificationHead
 from aape_lightning.metrics.harmonic_mean import harmonic_mean
 from aape_lightning.prompts.bank import pad_prompt_embeddings
+from aape_lightning.prompts.generate import read_class_list
 from aape_lightning.tasks.base import FrozenBackboneTask
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,10 @@ class ClassificationTask(FrozenBackboneTask):
         backbone: a CLIP name, a local checkpoint file, or "demo".
         head: the classification head, called with the frozen backbone.
         class_sets: class names per set; filled from the data at fit time and kept in the
-            checkpoint, so test and predict need no training config.
+            checkpoint, so test and predict need no training config. A set may be a class-list
+            file (one name a line, or a JSON list): ``aape predict --ckpt_path X --model.class_sets
+            '{"mine": "classes.txt"}' --model.predict_class_set mine`` predicts among classes the
+            model never saw (added to the trained sets).
         template: the class template; filled from the data's reader the same way.
         predict_class_set: the class set ``predict`` scores; default: every class known.
         cache_image_features: reuse the frozen image encoder's output for images that are not
@@ -46,7 +50,7 @@ class ClassificationTask(FrozenBackboneTask):
         self,
         backbone: str = "demo",
         head: Callable[[FrozenCLIP], ClassificationHead] = AAPEHead,
-        class_sets: dict[str, list[str]] | None = None,
+        class_sets: dict[str, list[str] | str] | None = None,
         template: str | None = None,
         predict_class_set: str | None = None,
         cache_image_features: bool = True,
@@ -73,6 +77,8 @@ class ClassificationTask(FrozenBackboneTask):
         data = dm if isinstance(dm, ClassificationData) else None  # None: predicting from a folder, no data
         data_sets = dict(data.class_sets) if data is not None else {}
         stored = self.hparams.get("class_sets")
+        if stored:
+            stored = {name: read_class_list(names) if isinstance(names, str) else names for name, names in stored.items()}
         if stored and data_sets:
             for name in [n for n in stored if n in data_sets]:
                 if stored[name] != data_sets[name]:
