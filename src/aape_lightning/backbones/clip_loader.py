@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from aape_lightning.cache_dir import default_cache_dir  # noqa: F401 (re-exported)
 from aape_lightning.errors import BackboneError
 
 with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_resources
@@ -51,13 +52,6 @@ class BackboneSpec:
     name: str  # what the user wrote: a registry name or a path
     path: str  # resolved local file ("" for a name not yet downloaded)
     sha256: str
-
-
-def default_cache_dir() -> Path:
-    """``$AAPE_CACHE_DIR``, else ``$XDG_CACHE_HOME/aape``, else ``~/.cache/aape``."""
-    if os.environ.get("AAPE_CACHE_DIR"):
-        return Path(os.environ["AAPE_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "aape"
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -84,7 +84,7 @@ def _embedding_cache(model: str, cache_dir: str):
 
 def _embed(texts: Sequence[str], model: str | Path | None):
     """Unit-norm embeddings ``(len(texts), d)`` as a float tensor; each text is encoded once, ever."""
-    from aape_lightning.backbones.clip_loader import default_cache_dir  # lazy: imports CLIP
+    from aape_lightning.cache_dir import default_cache_dir
 
     name = str(model if model is not None else default_encoder_path())
     return _embedding_cache(name, str(default_cache_dir()))(list(texts))

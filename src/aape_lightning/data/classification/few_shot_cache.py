@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from aape_lightning.backbones.clip_loader import default_cache_dir
+from aape_lightning.cache_dir import default_cache_dir
 from aape_lightning.data.classification.records import LabelledImage
 from aape_lightning.errors import DataError
 
