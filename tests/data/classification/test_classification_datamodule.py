@@ -4,7 +4,6 @@ import json
 import sys
 
 import pytest
-
 from PIL import Image
 
 from aape_lightning.data.classification.contract import ClassificationData
