@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +26,14 @@ from aape_lightning.errors import DataError
 from aape_lightning.prompts.resolve import resolve_prompts
 
 log = logging.getLogger(__name__)
+
+
+def subsample_prompts(prompts: list[str], k: int, seed: str) -> list[str]:
+    """At most ``k`` of a class's prompts, in their order, the same ones for the same seed and class."""
+    if len(prompts) <= k:
+        return list(prompts)
+    keep = sorted(random.Random(seed).sample(range(len(prompts)), k))
+    return [prompts[i] for i in keep]
 
 
 class ClassificationDataModule(ImageDataModule, ClassificationData):
@@ -52,6 +61,8 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         prompt_dedup_threshold: drop prompts whose sentence-transformers cosine similarity to an
             earlier prompt of the class exceeds this (e.g. 0.95); None keeps all.
         prompt_report: write how each class was matched to this JSON file.
+        prompts_per_class: keep at most this many reference prompts per class, drawn with ``seed``
+            (the scaling study's prompt budget); None keeps all.
         val_shots: validation images per class; default ``min(shots, 4)`` as CoOp.
         split_cache_dir: where the sampled few-shot split is cached as JSON; default
             ``<root>/split_fewshot``, or the user cache dir when that is not writable.
@@ -68,6 +79,7 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         prompt_mapping: str | None = None,
         prompt_dedup_threshold: float | None = None,
         prompt_report: str | None = None,
+        prompts_per_class: int | None = None,
         val_shots: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int = 100,
@@ -90,6 +102,9 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         self.prompts, self.prompt_fallback = prompts, prompt_fallback
         self.prompt_mapping, self.prompt_dedup_threshold = prompt_mapping, prompt_dedup_threshold
         self.prompt_report = prompt_report
+        if prompts_per_class is not None and prompts_per_class < 1:
+            raise DataError(f"data.prompts_per_class={prompts_per_class}: give a count >= 1, or null to keep every prompt")
+        self.prompts_per_class = prompts_per_class
         self.val_shots = val_shots
         self.split_cache_dir = split_cache_dir
         self.splits: DatasetSplits | None = None
@@ -126,9 +141,13 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         report = self.prompt_report
         if report and len(self.class_sets) > 1:
             report = str(Path(report).with_suffix(f".{class_set}{Path(report).suffix}"))
-        return resolve_prompts(
+        prompts = resolve_prompts(
             path, self.class_sets[class_set], self.prompt_mapping, fallback, self.prompt_dedup_threshold, report
         )
+        if self.prompts_per_class is None:
+            return prompts
+        names = self.class_sets[class_set]
+        return [subsample_prompts(p, self.prompts_per_class, f"{self.seed}/{n}") for p, n in zip(prompts, names)]
 
     # -- Lightning hooks -------------------------------------------------------------
     def prepare_data(self) -> None:
