@@ -23,8 +23,10 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
 
 
-def grid(columns: list[str], rows: Rows, lower_better: frozenset[str] = frozenset(), digits: int = 2) -> list[str]:
-    """Markdown lines; the best mean of each column (among two or more rows) in bold."""
+def grid(columns: list[str], rows: Rows, lower_better: frozenset[str] = frozenset(),
+         digits: int | dict[str, int] = 2) -> list[str]:  # fmt: skip
+    """Markdown lines; the best mean of each column (among two or more rows) in bold; ``digits`` per column."""
+    places = {c: digits.get(c, 2) if isinstance(digits, dict) else digits for c in columns}
     best = {}
     for col in columns:
         means = [mean_std(r[col])[0] for r in rows.values() if r.get(col)]
@@ -38,8 +40,9 @@ def grid(columns: list[str], rows: Rows, lower_better: frozenset[str] = frozense
                 cells.append("—")
                 continue
             mean, std = mean_std(row[col])
-            text = f"{mean:.{digits}f} ± {std:.{digits}f}" if len(row[col]) > 1 else f"{mean:.{digits}f}"
-            cells.append(f"**{text}**" if col in best and math.isclose(mean, best[col], abs_tol=10**-digits / 2) else text)
+            n = places[col]
+            text = f"{mean:,.{n}f} ± {std:,.{n}f}" if len(row[col]) > 1 else f"{mean:,.{n}f}"
+            cells.append(f"**{text}**" if col in best and math.isclose(mean, best[col], abs_tol=10**-n / 2) else text)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
@@ -49,7 +52,7 @@ def published_grid(columns: list[str], published: dict[str, dict[str, float]], n
     lines = [f"Published numbers ({note}; from the papers, not measured here):", "",
              "| method | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 1)]
     for label, values in published.items():
-        cells = [f"{values[c]:.2f}" if c in values else "—" for c in columns]
+        cells = [f"{values[c]:,.2f}".removesuffix(".00") if c in values else "—" for c in columns]
         lines.append(f"| {label} ({note}) | " + " | ".join(cells) + " |")
     return lines
 
