@@ -29,6 +29,7 @@ SIZES = {
     "vit-b-16": RANDOM_ARCHITECTURES["ViT-B/16"],  # ViT-B/16's architecture (random weights: speed does not depend on them)
 }
 
+
 def timed(fn, repeats: int, warmup=None) -> float:
     (warmup or fn)()  # warm-up (caches class features, allocators)
     start = time.perf_counter()

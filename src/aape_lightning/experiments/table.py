@@ -177,6 +177,8 @@ class TableSpec:
     def runs(self) -> list[Run]:
         runs = []
         variants = self.sweep or {None: []}
+        # a chained test's own data config must not undo --root / --backbone
+        tests = {t: [*a, *self.user_args()] if a else [] for t, a in self.tests.items()} if self.tests else None
         for method, (method_config, *method_args) in self.chosen().items():
             for variant, variant_args in variants.items():
                 for dataset, dataset_args in self.datasets.items():
@@ -188,7 +190,7 @@ class TableSpec:
                                  "--seed_everything", str(seed), "--data.seed", str(seed),
                                  "--trainer.default_root_dir", str(run_dir), *self.extra_args, *self.user_args()]
                         variant_name = None if variant is None else str(variant)
-                        runs.append(Run(method, dataset, seed, variant_name, args, run_dir, self.tests))
+                        runs.append(Run(method, dataset, seed, variant_name, args, run_dir, tests))
         return runs
 
 
