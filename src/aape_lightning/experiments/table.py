@@ -212,7 +212,8 @@ def execute(runs: list[Run], source: str) -> list[Outcome]:
             result = run_one(run.args, run.tests)
         except Exception as err:  # noqa: BLE001 - one failed run must not stop the table
             wall = time.perf_counter() - start
-            message = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+            text = str(err).strip()
+            message = f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
             log.error("%s on %s, seed %d failed: %s", run.label, run.dataset, run.seed, message)
             outcomes.append(Outcome(run, {}, wall, message))
             progress.finish(wall, failed=True)
@@ -316,15 +317,15 @@ def table_parser() -> ArgumentParser:
 
 
 def table_main(argv: list[str] | None = None) -> int:
+    """Run a table; exits 1 when some runs failed (the table of the others is still written)."""
     cfg = table_parser().parse_args(argv)
-    cfg = {k: v for k, v in cfg.as_dict().items() if k != "config" and not k.startswith("__")}
-    spec = TableSpec(**cfg)
+    spec = TableSpec(**{k: v for k, v in cfg.as_dict().items() if k != "config" and not k.startswith("__")})
     table, outcomes = run_table(spec)
     print(table)
-    summary = failure_summary(outcomes) if outcomes else None
-    if summary:
-        log.info(summary) if not any(o.error for o in outcomes) else log.error(summary)
-    return 1 if any(o.error for o in outcomes) else 0
+    failed = any(o.error for o in outcomes)
+    if outcomes:
+        (log.error if failed else log.info)(failure_summary(outcomes))
+    return 1 if failed else 0
 
 
 __all__ = ["Outcome", "Run", "TableSpec", "format_table", "run_table", "table_main", "table_parser"]
