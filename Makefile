@@ -34,8 +34,26 @@ demo: $(STAMP)  ## the main job on the embedded offline demo world, then the pro
 demo-retrieval: $(STAMP)  ## retrieval R@K, plain CLIP vs AAPE (zero-shot and finetuned to sketches), 3 seeds
 	HF_HUB_OFFLINE=1 $(BIN)/python -m aape_lightning.experiments.retrieval_transfer
 
-reproduce-table: $(STAMP)  ## every method, base-to-new, 3 seeds, printed as a table
-	HF_HUB_OFFLINE=1 $(BIN)/aape table --config configs/table/demo.yaml
+# `make reproduce-table`: the paper's tables on the offline demo world (configs/table/demo*.yaml);
+# `make reproduce-table DATA=<root> BACKBONE=ViT-B/16 TABLE=base2new|dg|cross|ablations|scaling|cost`: the real
+# ones (configs/table/<table>.yaml). Each writes results/<table>.md, .csv and .png; an interrupted table resumes.
+TABLES ?= base2new dg cross ablations scaling cost
+TABLE ?= $(TABLES)
+DATA ?=
+BACKBONE ?= ViT-B/16
+
+reproduce-table: $(STAMP)  ## the paper's tables: demo world by default; DATA=<root> BACKBONE=.. TABLE=.. the real ones
+	@status=0; for t in $(TABLE); do \
+	  case $$t in scaling) specs="scaling_shots scaling_prompts";; *) specs=$$t;; esac; \
+	  for s in $$specs; do \
+	    if [ -n "$(DATA)" ]; then \
+	      $(BIN)/aape table --config configs/table/$$s.yaml --root "$(DATA)" --backbone "$(BACKBONE)" || status=1; \
+	    else \
+	      spec=configs/table/demo_$$s.yaml; [ $$s = base2new ] && spec=configs/table/demo.yaml; \
+	      HF_HUB_OFFLINE=1 $(BIN)/aape table --config $$spec || status=1; \
+	    fi; \
+	  done; \
+	done; exit $$status
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check src tests

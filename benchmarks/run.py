@@ -21,13 +21,12 @@ from pathlib import Path
 import torch
 
 from aape_lightning.backbones import FrozenCLIP, build_tiny_clip
+from aape_lightning.experiments.cost import RANDOM_ARCHITECTURES
 from aape_lightning.heads import AAPEHead, CoCoOpHead, ZeroShotHead
 
 SIZES = {
     "tiny": {},
-    # ViT-B/16's architecture (random weights: speed does not depend on them)
-    "vit-b-16": dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=16,
-                     context_length=77, transformer_width=512, transformer_heads=8, transformer_layers=12),
+    "vit-b-16": RANDOM_ARCHITECTURES["ViT-B/16"],  # ViT-B/16's architecture (random weights: speed does not depend on them)
 }
 
 

@@ -19,6 +19,7 @@ from aape_lightning.errors import UserError
 # name -> "module:function" taking argv and returning an exit code
 EXTRA_COMMANDS: dict[str, str] = {
     "table": "aape_lightning.experiments.table:table_main",
+    "explain": "aape_lightning.experiments.explain:explain_main",
     "demo": "aape_lightning.demo.cli:demo_main",
     "prompts": "aape_lightning.prompts.cli:prompts_main",
     "data": "aape_lightning.data.classification.data_cli:data_main",

@@ -1,12 +1,16 @@
-"""The table runner: runs, resumes without recomputing, and reports unknown methods."""
+"""The table runner: runs, resumes without recomputing, chains one fit into several tests, reports failures."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
+import pytest
 import yaml
 
-from aape_lightning.cli import main
+from aape_lightning.cli import lightning_main, main
+from aape_lightning.experiments import table as table_module
+from tiny_world import make_coop_dataset
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -20,6 +24,7 @@ def table_config(tmp_path, tiny_clip, tiny_dataset) -> Path:
         "datasets": {"Tiny": ["--data.reader.root", str(tiny_dataset)]},
         "seeds": [1, 2],
         "output": str(tmp_path / "table"),
+        "results": str(tmp_path / "results"),
         "extra_args": ["--model.backbone", str(tiny_clip), "--trainer.max_epochs", "1", "--trainer.accelerator",
                        "cpu", "--trainer.precision", "32-true", "--data.num_workers", "0", "--data.shots", "2",
                        "--trainer.enable_progress_bar", "false", "--model.head.context.n_ctx", "4"],
@@ -84,3 +89,109 @@ def test_an_edited_config_is_rerun_not_served_stale(tmp_path, tiny_clip, tiny_da
     assert main(["table", "--config", str(cfg)]) == 0
     assert record.stat().st_mtime_ns != stamp  # the edited method ran again
     assert yaml.safe_load(record.read_text())["key"] != first["key"]
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL / Ctrl-C: not an Exception, so nothing catches it (pytest treats KeyboardInterrupt as its own)."""
+
+
+def _csv_rows(path: Path, output: Path) -> list[dict]:
+    """The CSV without what differs between two runs of the same table: timings, and the output folder."""
+    rows = list(csv.DictReader(path.open()))
+    for row in rows:
+        row.pop("wall_s"), row.pop("fit_s_per_epoch")
+        row["run_dir"] = str(Path(row["run_dir"]).relative_to(output))
+    return rows
+
+
+def test_a_killed_table_resumes_to_the_uninterrupted_result(tmp_path, tiny_clip, tiny_dataset, cache_dir, monkeypatch):
+    """2 methods x 1 dataset x 2 seeds: killed after the first run, resumed; table and CSV equal an uninterrupted run's."""
+    cfg = table_config(tmp_path, tiny_clip, tiny_dataset)
+    text = yaml.safe_load(cfg.read_text())
+    text["methods"].pop("linear_probe")
+    text["extra_args"] = text["extra_args"][:-2]
+    cfg.write_text(yaml.safe_dump(text))
+    real, calls, kill = table_module.run_one, [], [True]
+
+    def killed_after_the_first(args, tests=None):
+        calls.append(args)
+        if len(calls) == 2 and kill and kill.pop():
+            raise Killed  # what a kill does mid-table: nothing after it is written
+        return real(args, tests)
+
+    monkeypatch.setattr(table_module, "run_one", killed_after_the_first)
+    with pytest.raises(Killed):
+        main(["table", "--config", str(cfg)])
+    assert len(list((tmp_path / "table").rglob("result.json"))) == 1
+    calls.clear()
+    assert main(["table", "--config", str(cfg)]) == 0  # resumed: the first run is reused, three run
+    assert len(calls) == 3
+    assert main(["table", "--config", str(cfg), "--output", str(tmp_path / "whole"), "--results",
+                 str(tmp_path / "whole_results"), "--name", "table"]) == 0  # fmt: skip
+    assert len(calls) == 7
+    resumed, whole = tmp_path / "results", tmp_path / "whole_results"
+    assert (resumed / "table.md").read_text() == (whole / "table.md").read_text()
+    rows = _csv_rows(resumed / "table.csv", tmp_path / "table")
+    assert rows == _csv_rows(whole / "table.csv", tmp_path / "whole")
+    assert [(r["method"], r["seed"]) for r in rows] == [("coop", "1"), ("coop", "2"), ("zero_shot", "1"), ("zero_shot", "2")]
+    assert (resumed / "table_H.png").stat().st_size > 0
+
+
+def test_dg_chain_fits_once_and_tests_that_checkpoint_on_every_target(tmp_path, tiny_clip, tiny_dataset, cache_dir):
+    other = make_coop_dataset(tmp_path / "Other", classes=["red circle", "blue square", "green triangle", "purple square"])
+    cfg = table_config(tmp_path, tiny_clip, tiny_dataset)
+    text = yaml.safe_load(cfg.read_text())
+    cross = ["--data.protocol", "cross"]
+    text.update(layout="chain", methods={"coop": text["methods"]["coop"]}, seeds=[1], name="dg",
+                datasets={"Tiny": ["--data.reader.root", str(tiny_dataset), "--data.protocol", "all"]}, extra_args=text["extra_args"][:-2],
+                tests={"Tiny": [], "Other": ["--data.reader.root", str(other), *cross],
+                       "Again": ["--data.reader.root", str(tiny_dataset), *cross]})
+    cfg.write_text(yaml.safe_dump(text))
+    assert main(["table", "--config", str(cfg)]) == 0
+    (ckpt,) = (tmp_path / "table").rglob("*.ckpt")  # one fit
+    (record,) = (tmp_path / "table").rglob("result.json")
+    result = yaml.safe_load(record.read_text())["test"]
+    assert {"Tiny", "Other", "Again"} <= set(result)
+    # the chained test equals `aape test --ckpt_path` of that checkpoint on the target
+    cli = lightning_main(["test", "--ckpt_path", str(ckpt), "--data.reader.class_path", "CoOpSplitReader",
+                          "--data.reader.root", str(other), *cross, "--data.num_workers", "0",
+                          "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"])
+    assert cli.model.test_results == pytest.approx({"cross:Other": result["Other"]})
+    # the same classes tested through the cross protocol score what the fit's own test scored
+    assert result["Again"] == pytest.approx(result["Tiny"])
+    md = (tmp_path / "results" / "dg.md").read_text()
+    assert "| Tiny | Again | Other | mean (targets) |" in md
+    mean = (result["Other"] + result["Again"]) / 2
+    assert f"{mean:.2f}" in md.splitlines()[-1]
+
+
+def test_a_failed_run_is_summarised_and_the_others_finish(tmp_path, monkeypatch, caplog):
+    """No training here: run_one is replaced, to check the bookkeeping (progress, summary, bold, CSV error)."""
+    zs = tmp_path / "zs.yaml"
+    zs.write_text("{}")
+
+    def fake(args, tests=None):
+        if "broken" in " ".join(args):
+            raise RuntimeError("CUDA out of memory\nlong trace")
+        seed = int(args[args.index("--seed_everything") + 1])
+        good = "good" in " ".join(args)
+        return {"base": 80.0 + seed, "new": 70.0 if good else 60.0, "H": 75.0 if good else 65.0}
+
+    monkeypatch.setattr(table_module, "run_one", fake)
+    spec = table_module.TableSpec(
+        methods={"good": [str(zs), "--good"], "bad": [str(zs), "--bad"], "broken": [str(zs), "--broken"]},
+        datasets={"D": []}, seeds=[1, 2], output=str(tmp_path / "runs"), results=str(tmp_path / "res"), name="t")
+    caplog.set_level("INFO")
+    table, outcomes = table_module.run_table(spec)
+    assert sum(o.error is not None for o in outcomes) == 2 and len(outcomes) == 6
+    summary = table_module.failure_summary(outcomes)
+    assert "2 of 6 runs failed" in summary and "broken on D, seed 1: RuntimeError: CUDA out of memory" in summary
+    assert "long trace" not in summary
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[table ")]
+    assert len(progress) == 12  # a line when each run starts and one when it ends
+    assert progress[-1].startswith("[table 6/6 done (2 failed), 0 running, 0 left]")
+    assert "remaining" in progress[1] and "elapsed" in progress[1]
+    assert "| good | **81.50 ± 0.50** | **70.00 ± 0.00** | **75.00 ± 0.00** |" in table
+    assert "| broken | — | — | — |" in table
+    errors = [r["error"] for r in csv.DictReader((tmp_path / "res" / "t.csv").open())]
+    assert errors[4].startswith("RuntimeError") and errors[:4] == ["", "", "", ""]

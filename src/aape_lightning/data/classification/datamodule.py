@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import random
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +28,14 @@ from aape_lightning.errors import DataError
 from aape_lightning.prompts.resolve import match_prompt_file
 
 log = logging.getLogger(__name__)
+
+
+def subsample_prompts(prompts: list[str], k: int, seed: str) -> list[str]:
+    """At most ``k`` of a class's prompts, in their order, the same ones for the same seed and class."""
+    if len(prompts) <= k:
+        return list(prompts)
+    keep = sorted(random.Random(seed).sample(range(len(prompts)), k))
+    return [prompts[i] for i in keep]
 
 
 class ClassificationDataModule(ImageDataModule, ClassificationData):
@@ -58,6 +68,8 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         prompt_report: write how each class (of every class set) was matched to this JSON file.
         prompt_keep_repeats: keep a class's exact repeated sentences (CuPL's files have many),
             which weights them more in the class mean; default drops them (counted in the report).
+        prompts_per_class: keep at most this many reference prompts per class, drawn with ``seed``
+            (the scaling study's prompt budget); None keeps all.
         val_shots: validation images per class; default ``min(shots, 4)`` as CoOp.
         split_cache_dir: where the sampled few-shot split is cached as JSON; default
             ``<cache dir>/split_fewshot/<dataset>-<hash of root>`` (``$AAPE_CACHE_DIR``, else
@@ -76,6 +88,7 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         prompt_dedup_threshold: float | None = None,
         prompt_report: str | None = None,
         prompt_keep_repeats: bool = False,
+        prompts_per_class: int | None = None,
         val_shots: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int = 100,
@@ -99,6 +112,9 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         self.prompt_mapping, self.prompt_dedup_threshold = prompt_mapping, prompt_dedup_threshold
         self.prompt_report, self.prompt_keep_repeats = prompt_report, prompt_keep_repeats
         self._prompt_match = None  # every class's prompts, matched once (see prompts_for)
+        if prompts_per_class is not None and prompts_per_class < 1:
+            raise DataError(f"data.prompts_per_class={prompts_per_class}: give a count >= 1, or null to keep every prompt")
+        self.prompts_per_class = prompts_per_class
         self.val_shots = val_shots
         self.split_cache_dir = split_cache_dir
         self.splits: DatasetSplits | None = None
@@ -139,7 +155,11 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
                 self.prompt_report, dataset=self.reader.name if self.reader is not None else None,
                 keep_repeats=self.prompt_keep_repeats,
             )
-        return self._prompt_match.select(self.class_labels[class_set])
+        prompts = self._prompt_match.select(self.class_labels[class_set])
+        if self.prompts_per_class is None:
+            return prompts
+        names = self.class_sets[class_set]
+        return [subsample_prompts(p, self.prompts_per_class, f"{self.seed}/{n}") for p, n in zip(prompts, names)]
 
     # -- Lightning hooks -------------------------------------------------------------
     def prepare_data(self) -> None:

@@ -1,0 +1,162 @@
+"""The inference-cost table: per method, trained parameters, GFLOPs per image, images/s and training time.
+
+Every method is built from its config exactly as the table runs it, fitted for one epoch (timed),
+then measured on one batch of images, from pixels to logits: FLOPs counted by
+``torch.utils.flop_counter`` (not by hand), and images/s timed side by side in one process, the
+methods taking turns on the same batch so that machine load hits all alike. The backbone is, by
+default, ViT-B/16's architecture with random weights: the cost does not depend on the weights, so
+no download is needed; ``--backbone`` measures a real CLIP instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch.utils.flop_counter import FlopCounterMode
+
+from aape_lightning.errors import TableError
+from aape_lightning.experiments.progress import Progress
+from aape_lightning.experiments.table_format import grid, published_grid
+
+if TYPE_CHECKING:
+    from aape_lightning.experiments.table import TableSpec
+
+log = logging.getLogger(__name__)
+
+# Architectures measured with random weights (benchmarks/run.py uses the same table).
+RANDOM_ARCHITECTURES: dict[str, dict[str, int]] = {
+    "ViT-B/16": dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=16,
+                     context_length=77, transformer_width=512, transformer_heads=8, transformer_layers=12),
+}  # fmt: skip
+COLUMNS = ("trained parameters", "GFLOPs / image", "images / s", "train s / epoch")
+DIGITS = {"trained parameters": 0, "GFLOPs / image": 3, "images / s": 1, "train s / epoch": 2}
+LOWER_BETTER = frozenset({"trained parameters", "GFLOPs / image", "train s / epoch"})
+
+
+class EpochTimer(Callback):
+    """Wall time of each training epoch (the loop only: no set-up, no validation)."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.times.append(time.perf_counter() - self._start)
+
+
+def random_backbone(architecture: str, folder: Path) -> Path:
+    """A CLIP file of ``architecture`` with random weights (written once, reused)."""
+    from aape_lightning.backbones import build_tiny_clip
+
+    if architecture not in RANDOM_ARCHITECTURES:
+        raise TableError(f"cost.architecture {architecture!r} is not one of {sorted(RANDOM_ARCHITECTURES)}")
+    path = folder / f"random_{architecture.replace('/', '-')}.pt"
+    return path if path.is_file() else build_tiny_clip(path, seed=0, **RANDOM_ARCHITECTURES[architecture])
+
+
+def gflops_per_image(task, images: torch.Tensor, class_set: str) -> float:
+    """FLOPs of one forward pass from pixels to logits, counted by PyTorch, per image, in GFLOPs."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        task(images, class_set)
+    return counter.get_total_flops() / images.shape[0] / 1e9
+
+
+def build_method(args: list[str], train: bool):
+    """The task as the table builds it, fitted for the configured epochs when it trains; the epoch times."""
+    from aape_lightning.cli import lightning_main
+
+    cli = lightning_main(args, run=False)
+    timer = EpochTimer()
+    if train and cli.model.trains:
+        cli.trainer.callbacks.append(timer)
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)  # registers classes, loads prompts
+    return cli.model.eval(), cli.datamodule, timer.times
+
+
+def run_cost(spec: TableSpec) -> str:
+    """Measure every method of ``spec`` on its first dataset and seed; writes ``<results>/<name>.md`` and ``.csv``."""
+    opts = {"batch": 32, "repeats": 3, "architecture": "ViT-B/16", "train_epochs": 1, **spec.cost}
+    chosen = spec.chosen()
+    dataset, dataset_args = next(iter(spec.datasets.items()))
+    output = Path(spec.output)
+    output.mkdir(parents=True, exist_ok=True)
+    backbone = spec.backbone or str(random_backbone(str(opts["architecture"]), output))
+    progress = Progress(len(chosen))
+    tasks, rows = {}, {}
+    for method, (config, *method_args) in chosen.items():
+        args = [a for c in spec.base for a in ("--config", c)]
+        args += [*dataset_args, "--config", config, *method_args, *spec.extra_args, *spec.user_args(),
+                 "--model.backbone", backbone, "--seed_everything", str(spec.seeds[0]),
+                 "--trainer.max_epochs", str(opts["train_epochs"]), "--trainer.limit_val_batches", "0",
+                 "--trainer.limit_test_batches", "1", "--trainer.logger", "false",
+                 "--trainer.enable_checkpointing", "false", "--trainer.default_root_dir", str(output / method)]
+        progress.start(f"{method} (build, fit {opts['train_epochs']} epoch)")
+        start = time.perf_counter()
+        task, data, epochs = build_method(args, train=True)
+        progress.finish(time.perf_counter() - start)
+        tasks[method] = (task, data.test_sets[0])
+        params = sum(p.numel() for p in task.parameters() if p.requires_grad)
+        rows[method] = {"trained parameters": [float(params)], "train s / epoch": epochs}
+    first = next(iter(tasks.values()))[0]
+    res = first.backbone.image_resolution
+    images = torch.randn(int(opts["batch"]), 3, res, res, generator=torch.Generator().manual_seed(0)).to(first.device)
+    times: dict[str, list[float]] = {m: [] for m in tasks}
+    with torch.no_grad():
+        for method, (task, class_set) in tasks.items():
+            rows[method]["GFLOPs / image"] = [gflops_per_image(task, images, class_set)]
+            task(images[:2], class_set)  # warm-up: class features cached, allocator primed
+        for _ in range(int(opts["repeats"])):  # the methods take turns on the same batch
+            for method, (task, class_set) in tasks.items():
+                start = time.perf_counter()
+                task(images, class_set)
+                times[method].append(time.perf_counter() - start)
+    for method in tasks:
+        rows[method]["images / s"] = [images.shape[0] / t for t in times[method]]
+    table = cost_markdown(spec, rows, dataset, backbone, opts, first)
+    _write_cost_csv(spec, rows, times)
+    if spec.results:
+        (Path(spec.results) / f"{spec.name or 'cost'}.md").write_text(table + "\n")
+    return table
+
+
+def cost_markdown(spec: TableSpec, rows, dataset: str, backbone: str, opts: dict, task) -> str:
+    device = "GPU " + torch.cuda.get_device_name(task.device) if task.device.type == "cuda" else \
+        f"CPU, {torch.get_num_threads()} thread(s)"  # fmt: skip
+    arch = "" if spec.backbone else f"{opts['architecture']} architecture, random weights "
+    lines = [spec.title] if spec.title else []
+    lines += [f"backbone {arch}({Path(backbone).name}); {dataset}; batch of {opts['batch']} images, pixels to logits; "
+              f"{device}; images / s: mean ± std over {opts['repeats']} turns; train s / epoch: "
+              f"{opts['train_epochs']} epoch(s); best per column in bold", ""]
+    lines += grid(list(COLUMNS), rows, LOWER_BETTER, DIGITS)
+    if spec.published:
+        extra = [c for c in dict.fromkeys(k for v in spec.published.values() for k in v) if c not in COLUMNS]
+        lines += ["", *published_grid([*COLUMNS, *extra], spec.published, spec.published_note)]
+    return "\n".join(lines)
+
+
+def _write_cost_csv(spec: TableSpec, rows, times) -> None:
+    if not spec.results:
+        return
+    import csv
+
+    out = Path(spec.results)
+    out.mkdir(parents=True, exist_ok=True)
+    name = spec.name or "cost"
+    with (out / f"{name}.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["method", "trained_parameters", "gflops_per_image", "images_per_s", "train_s_per_epoch",
+                         "batch_seconds"])  # fmt: skip
+        for method, row in rows.items():
+            writer.writerow([method, int(row["trained parameters"][0]), f"{row['GFLOPs / image'][0]:.6g}",
+                             f"{statistics.mean(row['images / s']):.3f}",
+                             f"{statistics.mean(row['train s / epoch']):.3f}" if row["train s / epoch"] else "",
+                             " ".join(f"{t:.4f}" for t in times[method])])  # fmt: skip
