@@ -14,6 +14,7 @@ from aape_lightning.data.classification import (
 )
 from aape_lightning.data.image_datamodule import ImageDataModule
 from aape_lightning.data.image_dataset import ImageDataset
+from aape_lightning.data.vqa import DemoVQAReader, VQADataModule, VQAReader, VQAv2Reader
 
 __all__ = [
     "CaptionDataModule",
@@ -23,8 +24,12 @@ __all__ = [
     "CoOpSplitReader",
     "DatasetReader",
     "DemoCaptionReader",
+    "DemoVQAReader",
     "ImageDataModule",
     "ImageDataset",
     "ImageFolderReader",
     "KarpathyReader",
+    "VQADataModule",
+    "VQAReader",
+    "VQAv2Reader",
 ]
