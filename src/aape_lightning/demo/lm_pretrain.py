@@ -78,7 +78,7 @@ def build_demo_lm(
         tokenizer = word_tokenizer(docs)
         config = GPT2Config(vocab_size=len(tokenizer), bos_token_id=tokenizer.eos_token_id,
                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                            **{**DEMO_LM_CONFIG, **config_overrides})  # fmt: skip
+                            loss_type="ForCausalLM", **{**DEMO_LM_CONFIG, **config_overrides})  # fmt: skip
         model = GPT2LMHeadModel(config).train()
         ids = [x + [tokenizer.eos_token_id] for x in tokenizer(docs, add_special_tokens=False)["input_ids"]]
         ids = [x[: config.n_positions] for x in ids]
