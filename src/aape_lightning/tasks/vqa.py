@@ -24,11 +24,14 @@ class VQATask(PrefixLMTask):
 
     Args (besides PrefixLMTask's):
         template: the prompt after the image prefix; ``{question}`` is filled in.
-        context_shots: K, in-context examples per test question (0, 1, 4, ...). Not saved in
-            checkpoints: one trained model is tested at any K (``--model.context_shots``).
+        context_shots: K, in-context examples per test question (0, 1, 4, ...).
         num_beams: 1 for greedy decoding, more for beam search.
         predict_question: the question ``aape predict`` asks of every image.
         predict_max_length: answer tokens in ``predict`` (no ground truth there).
+
+    ``context_shots`` and the ``predict_*`` settings are not saved in checkpoints, so one trained
+    model is tested at any K and asked any question: ``aape test --ckpt_path X --model VQATask
+    --model.context_shots 4`` (``--model VQATask`` names the class the options belong to).
     """
 
     def __init__(
@@ -54,8 +57,9 @@ class VQATask(PrefixLMTask):
                          schedule, warmup_epochs, warmup_lr)  # fmt: skip
         if context_shots < 0:
             raise ValueError(f"VQATask: context_shots={context_shots} must be >= 0")
-        self.save_hyperparameters(ignore=["context_shots"])
+        self.save_hyperparameters(ignore=["context_shots", "predict_question", "predict_max_length"])
         self.context_shots = context_shots
+        self.predict_question, self.predict_max_length = predict_question, predict_max_length
         self.accuracy = MeanMetric()
 
     def _prompt(self, question: str) -> list[int]:
@@ -100,6 +104,6 @@ class VQATask(PrefixLMTask):
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         if "image" not in batch:
             return {"path": [], "question": [], "answer": []}
-        questions = [self.hparams.predict_question] * len(batch["path"])
-        answers = self.answer(batch["image"], questions, [self.hparams.predict_max_length] * len(questions))
+        questions = [self.predict_question] * len(batch["path"])
+        answers = self.answer(batch["image"], questions, [self.predict_max_length] * len(questions))
         return {"path": batch["path"], "question": questions, "answer": answers}
