@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -23,6 +24,19 @@ def images(tmp_path_factory) -> Path:
     for path in sorted((folder / "images").glob("test_*.png"))[:3]:
         shutil.copy(path, out)
     return folder.parent, out
+
+
+def _nocaps(root: Path, out: Path) -> Path:
+    """A NoCaps-format folder from the demo test images: two per domain, their captions as references."""
+    entries = [e for e in json.loads((root / "DemoCaptions" / "captions.json").read_text()) if e["split"] == "test"]
+    images = [{"id": i, "file_name": e["image"], "domain": ("in-domain", "near-domain", "out-domain")[i % 3]}
+              for i, e in enumerate(entries)]  # fmt: skip
+    notes = [{"image_id": i, "id": 10 * i + j, "caption": c} for i, e in enumerate(entries) for j, c in enumerate(e["captions"])]
+    (out / "val").mkdir(parents=True)
+    for e in entries:
+        shutil.copy(root / "DemoCaptions" / "images" / e["image"], out / "val" / e["image"])
+    (out / "nocaps_val_4500_captions.json").write_text(json.dumps({"images": images, "annotations": notes}))
+    return out
 
 
 def _common(tiny_clip: Path, tiny_lm: Path, root: Path, run: Path) -> list[str]:
@@ -54,6 +68,12 @@ def test_captioning_fit_test_predict(tiny_clip, tiny_lm, images, tmp_path, cache
     scores = _test_line(capsys.readouterr().out)
     assert set(scores) == {"CIDEr-D", "BLEU-4", "CLIP-S", "RefCLIP-S"}
     assert 0 <= scores["CLIP-S"] <= 250 and scores["CIDEr-D"] >= 0
+    nocaps = _nocaps(root, tmp_path / "nocaps")
+    assert main(["test", "--ckpt_path", str(ckpt), "--data", "NoCapsDataModule", "--data.reader", "NoCapsReader",
+                 "--data.reader.root", str(nocaps), "--data.num_workers", "0",
+                 "--trainer.default_root_dir", str(tmp_path / "test_nocaps")]) == 0
+    by_domain = _test_line(capsys.readouterr().out)
+    assert {f"{d}/CIDEr-D" for d in ("in-domain", "near-domain", "out-domain")} | {"CIDEr-D", "CLIP-S"} <= set(by_domain)
     assert main(["predict", "--ckpt_path", str(ckpt), "--data", "CaptionDataModule", "--data.predict_dir", str(folder),
                  "--data.num_workers", "0", "--trainer.default_root_dir", str(tmp_path / "predict")]) == 0
     rows = _predictions(tmp_path / "predict")

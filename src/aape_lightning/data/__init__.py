@@ -4,7 +4,14 @@ The task subpackages are imported here so that LightningCLI finds their classes 
 name in YAML (``class_path: CoOpSplitReader``).
 """
 
-from aape_lightning.data.captions import CaptionDataModule, CaptionReader, DemoCaptionReader, KarpathyReader
+from aape_lightning.data.captions import (
+    CaptionDataModule,
+    CaptionReader,
+    DemoCaptionReader,
+    KarpathyReader,
+    NoCapsDataModule,
+    NoCapsReader,
+)
 from aape_lightning.data.classification import (
     CatalogReader,
     ClassificationDataModule,
@@ -29,6 +36,8 @@ __all__ = [
     "ImageDataset",
     "ImageFolderReader",
     "KarpathyReader",
+    "NoCapsDataModule",
+    "NoCapsReader",
     "VQADataModule",
     "VQAReader",
     "VQAv2Reader",

@@ -17,7 +17,8 @@ from aape_lightning.tasks.prefix_lm_task import PrefixLMTask, gather_objects
 
 
 class CaptioningTask(PrefixLMTask):
-    """Batches: ``{"image", "captions": [B lists], "image_id"}`` (+ ``"domain"`` for NoCaps, scored per domain).
+    """Batches: ``{"image", "captions": [B lists], "image_id"}``; a DataModule with ``test_sets`` (NoCaps'
+    domains) has one test loader per set, each scored on its own as well as all together.
 
     Args (besides PrefixLMTask's):
         prompt: text between the prefix and the caption (LiMBeR: none).
@@ -88,7 +89,8 @@ class CaptioningTask(PrefixLMTask):
         refs, mask = pad_prompt_embeddings([self.backbone.text_features(list(c)) for c in batch["captions"]])  # (B, M, d)
         clip_s, refclip_s = clip_scores(image, candidate, refs, mask, self.hparams.clip_score_weight)  # (B,), (B,)
         self.clip_s.update(100 * clip_s), self.refclip_s.update(100 * refclip_s)
-        domains = batch.get("domain") or [None] * len(hyps)
+        sets = getattr(self.trainer.datamodule, "test_sets", None)
+        domains = [sets[dataloader_idx] if sets else None] * len(hyps)
         ids = [str(i) for i in (batch["image_id"].tolist() if isinstance(batch["image_id"], Tensor) else batch["image_id"])]
         self._outputs += list(zip(ids, hyps, [list(c) for c in batch["captions"]], domains))
 
