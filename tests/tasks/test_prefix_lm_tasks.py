@@ -63,6 +63,8 @@ def test_captioning_fit_test_predict(tiny_clip, tiny_lm, images, tmp_path, cache
     assert main(["fit", "--config", str(CONFIGS / "captioning.yaml"), *_common(tiny_clip, tiny_lm, root, tmp_path / "fit"),
                  "--model.max_length", "3", "--model.num_beams", "2", "--trainer.precision", "bf16-mixed"]) == 0
     (ckpt,) = (tmp_path / "fit").rglob("*.ckpt")
+    (record,) = (tmp_path / "fit").rglob("environment_fit.json")
+    assert json.loads(record.read_text())["lm"]["name"] == str(tiny_lm)  # the run record names the LM
     capsys.readouterr()
     assert main(["test", "--ckpt_path", str(ckpt), "--trainer.default_root_dir", str(tmp_path / "test")]) == 0
     scores = _test_line(capsys.readouterr().out)
