@@ -37,6 +37,8 @@ def test_loss_targets_only_the_text(prefix_lm: PrefixLM) -> None:
     left, left_mask, _ = prefix_lm.assemble(samples, left_pad=True)
     assert left_mask[1].tolist() == [0] * 4 + [1] * 6 and torch.equal(left[1, 4:9], prefix[1])
     loss = prefix_lm.loss(samples)
+    hf = prefix_lm.lm.model(inputs_embeds=embeds, attention_mask=mask, labels=labels).loss  # HF's own shifted loss
+    assert loss.item() == pytest.approx(hf.item(), rel=1e-5)
     loss.backward()
     assert loss.item() > 0 and prefix.grad.abs().sum() > 0  # the gradient reaches the prefix through the frozen LM
 

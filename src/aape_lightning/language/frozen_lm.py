@@ -59,7 +59,7 @@ def _load_file(path: Path) -> tuple[nn.Module, Any]:
         raise BackboneError(f"LM file {path} cannot be read ({err}); pass a file written by `aape demo build-lm`") from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise BackboneError(f"LM file {path} is not in the {FORMAT!r} format; pass a hub name, a folder or a build-lm file")
-    model = GPT2LMHeadModel(GPT2Config(**payload["config"], loss_type="ForCausalLM"))
+    model = GPT2LMHeadModel(GPT2Config(**payload["config"]))
     model.load_state_dict(payload["state_dict"])
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=Tokenizer.from_str(payload["tokenizer"]), eos_token="[EOS]", pad_token="[PAD]", unk_token="[UNK]"

@@ -9,6 +9,7 @@ Only the two linear maps train; the LM and CLIP stay frozen.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aape_lightning.language.frozen_lm import FrozenLM
@@ -86,7 +87,9 @@ class PrefixLM(nn.Module):
     def loss(self, samples: list[list[Segment]]) -> Tensor:
         """Mean next-token cross-entropy over the target tokens of every sample."""
         embeds, mask, labels = self.assemble(samples, left_pad=False)
-        return self.lm.model(inputs_embeds=embeds, attention_mask=mask, labels=labels).loss
+        logits = self.lm.model(inputs_embeds=embeds, attention_mask=mask).logits  # (B, L, V)
+        # position t predicts token t + 1
+        return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100)
 
     @torch.no_grad()
     def generate(self, samples: list[list[Segment]], max_new_tokens: int | list[int], num_beams: int = 1) -> list[list[int]]:
