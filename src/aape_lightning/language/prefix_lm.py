@@ -23,8 +23,8 @@ class PrefixLM(nn.Module):
     Args:
         lm: the frozen LM.
         image_dim: d, CLIP's embedding width.
-        num_image_tokens: k, LM input embeddings the image is mapped to (LiMBeR maps CLIP RN50x16's
-            grid features to 144 tokens; from CLIP's pooled embedding, k tokens of one linear map).
+        num_image_tokens: k, LM input embeddings the image is mapped to (here from CLIP's pooled
+            embedding by one linear map; LiMBeR maps its image encoder's features the same way).
         use_aape: prefix the mapped AAPE (False: LiMBeR alone).
         num_aape_tokens: LM input embeddings the AAPE is mapped to.
     """
