@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test test-fast demo reproduce-table lint clean
+.PHONY: help install test test-fast demo demo-retrieval reproduce-table lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -30,6 +30,9 @@ demo: $(STAMP)  ## the main job on the embedded offline demo world, then the pro
 	HF_HUB_OFFLINE=1 $(BIN)/aape table --config configs/table/demo_quick.yaml
 	HF_HUB_OFFLINE=1 $(BIN)/aape demo probe --root data/demo \
 		--ckpt $$(ls runs/demo_table/*/aape/seed1/lightning_logs/version_*/checkpoints/*.ckpt)
+
+demo-retrieval: $(STAMP)  ## retrieval R@K, plain CLIP vs AAPE (zero-shot and finetuned to sketches), 3 seeds
+	HF_HUB_OFFLINE=1 $(BIN)/python -m aape_lightning.experiments.retrieval_transfer
 
 reproduce-table: $(STAMP)  ## every method, base-to-new, 3 seeds, printed as a table
 	HF_HUB_OFFLINE=1 $(BIN)/aape table --config configs/table/demo.yaml

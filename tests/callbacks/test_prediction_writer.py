@@ -33,3 +33,15 @@ def test_columns_without_a_path_keep_their_order(tmp_path):
     writer.on_predict_epoch_end(t, None)
     with open(tmp_path / "answers.csv", newline="") as fh:
         assert list(csv.DictReader(fh)) == [{"question": "q2", "answer": "yes"}, {"question": "q1", "answer": "no"}]
+
+
+def test_a_json_name_writes_a_json_list_of_rows_with_numbers(tmp_path):
+    import json
+
+    writer = PredictionWriter("out.json")
+    t = trainer(tmp_path)
+    writer.write_on_batch_end(t, None, {"path": ["b.png", "a.png"], "caption_1": ["x", "y"], "score_1": [0.5, 0.25]},
+                              None, None, 0, 0)
+    writer.on_predict_epoch_end(t, None)
+    assert json.loads((tmp_path / "out.json").read_text()) == [
+        {"path": "a.png", "caption_1": "y", "score_1": 0.25}, {"path": "b.png", "caption_1": "x", "score_1": 0.5}]

@@ -1,8 +1,9 @@
-"""Writes ``aape predict`` results as CSV: one row per input, the columns a task's ``predict_step`` returns."""
+"""Writes ``aape predict`` results as CSV (or JSON): one row per input, the columns a task's ``predict_step`` returns."""
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ class PredictionWriter(BasePredictionWriter):
     floats with 6 decimals, so any task (class and probability, a caption, an answer) needs no writer of its own.
 
     Args:
-        output: the CSV file; relative paths are taken from the trainer's log dir.
+        output: the CSV file (a ``.json`` name writes a JSON list of rows instead); relative paths
+            are taken from the trainer's log dir.
     """
 
     def __init__(self, output: str = "predictions.csv") -> None:
@@ -34,8 +36,7 @@ class PredictionWriter(BasePredictionWriter):
     def write_on_batch_end(self, trainer, pl_module, prediction: dict, batch_indices, batch, batch_idx, dataloader_idx):
         columns = list(prediction)
         self._columns = self._columns or columns
-        values = [[f"{v:.6f}" if isinstance(v, float) else v for v in prediction[c]] for c in columns]
-        self._rows += [dict(zip(columns, row)) for row in zip(*values)]
+        self._rows += [dict(zip(columns, row)) for row in zip(*(prediction[c] for c in columns))]
 
     def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         rows: list[Any] = [(self._columns, self._rows)]
@@ -51,8 +52,12 @@ class PredictionWriter(BasePredictionWriter):
         if "path" in columns:
             merged.sort(key=lambda r: r["path"])
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() == ".json":
+            path.write_text(json.dumps(merged, indent=1))
+            trainer.print(f"wrote {len(merged)} predictions to {path}")
+            return
         with open(path, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=columns)
             writer.writeheader()
-            writer.writerows(merged)
+            writer.writerows({k: f"{v:.6f}" if isinstance(v, float) else v for k, v in r.items()} for r in merged)
         trainer.print(f"wrote {len(merged)} predictions to {path}")

@@ -70,6 +70,20 @@ class FrozenBackboneTask(L.LightningModule):
             self.log(f"train/{name}_loss", value, batch_size=batch_size)
         return loss
 
+    def image_features(self, batch: dict) -> Tensor:
+        """``(B, d)`` frozen features, from the in-memory cache when the batch is not augmented
+        and the task's ``cache_image_features`` hyperparameter allows it."""
+        cache = self.hparams.get("cache_image_features", False)
+        cacheable = cache and bool(torch.as_tensor(batch.get("cacheable", False)).all())
+        return self.backbone.encode_image(batch["image"], batch["path"] if cacheable else None)
+
+    def _count_skipped(self, batch: dict, stage: str) -> bool:
+        """Log unreadable images that the data skipped; True when nothing is left to run on."""
+        skipped = int(batch.get("skipped", 0))
+        if skipped:
+            self.log(f"{stage}/skipped_images", float(skipped), reduce_fx="sum", batch_size=1)
+        return "image" not in batch
+
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 

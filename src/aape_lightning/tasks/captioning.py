@@ -65,12 +65,16 @@ class CaptioningTask(PrefixLMTask):
         return [[(p, False), (self.prompt_ids, False), (next(targets) + [self.lm.eos_id], True)]
                 for p, caps in zip(prefix, captions) for _ in caps]  # fmt: skip
 
-    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
+        if self._count_skipped(batch, "train"):
+            return None
         prefix, losses = self.image_prefix(batch["image"], batch["captions"])  # (B, P, E)
         task_loss = self.prefix_lm.loss(self._samples(prefix, batch["captions"]))
         return self.training_loss(task_loss, losses, batch_size=prefix.shape[0])
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
+        if self._count_skipped(batch, "val"):
+            return
         prefix, _ = self.image_prefix(batch["image"])
         self.log("val/loss", self.prefix_lm.loss(self._samples(prefix, batch["captions"])), batch_size=prefix.shape[0])
 
@@ -82,6 +86,8 @@ class CaptioningTask(PrefixLMTask):
         return [self.lm.decode(x) for x in ids]
 
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if self._count_skipped(batch, "test"):
+            return
         hyps = self.caption(batch["image"])
         image = self.backbone.encode_image(batch["image"])  # (B, d)
         prefix = f"{self.hparams.clip_score_prefix} " if self.hparams.clip_score_prefix else ""

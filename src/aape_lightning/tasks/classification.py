@@ -140,18 +140,6 @@ class ClassificationTask(FrozenBackboneTask):
         """Images -> ``(B, K)`` logits over ``class_set``; no prompts involved."""
         return self.head(self.backbone.encode_image(images), class_set).logits
 
-    def image_features(self, batch: dict) -> torch.Tensor:
-        """``(B, d)`` frozen features, from the in-memory cache when the batch is not augmented."""
-        cacheable = self.hparams.cache_image_features and bool(torch.as_tensor(batch.get("cacheable", False)).all())
-        return self.backbone.encode_image(batch["image"], batch["path"] if cacheable else None)
-
-    def _count_skipped(self, batch: dict, stage: str) -> bool:
-        """Log unreadable images that the data skipped; True when nothing is left to run on."""
-        skipped = int(batch.get("skipped", 0))
-        if skipped:
-            self.log(f"{stage}/skipped_images", float(skipped), reduce_fx="sum", batch_size=1)
-        return "image" not in batch
-
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         if self._count_skipped(batch, "train"):
             return None

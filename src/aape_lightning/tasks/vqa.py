@@ -68,7 +68,9 @@ class VQATask(PrefixLMTask):
     def _answer_ids(self, answer: str) -> list[int]:
         return self.lm.encode([" " + answer])[0]
 
-    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
+        if self._count_skipped(batch, "train"):
+            return None
         prefix, losses = self.image_prefix(batch["image"], batch["captions"] if all(batch["captions"]) else None)
         samples = [[(p, False), (self._prompt(q), False), (self._answer_ids(a) + [self.lm.eos_id], True)]
                    for p, q, a in zip(prefix, batch["question"], batch["answer"])]  # fmt: skip
@@ -92,6 +94,8 @@ class VQATask(PrefixLMTask):
         return [self.lm.decode(x) for x in ids]
 
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if self._count_skipped(batch, "test"):
+            return
         limits = [max(len(self._answer_ids(a)) for a in answers) for answers in batch["answers"]]
         preds = self.answer(batch["image"], batch["question"], limits, batch["question_id"])
         self.accuracy.update(torch.tensor([100 * vqa_accuracy(p, a) for p, a in zip(preds, batch["answers"])]))

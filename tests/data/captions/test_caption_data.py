@@ -76,5 +76,21 @@ def test_demo_reader_domains_val_split_and_max_captions(tmp_path):
     assert [len(dm.images(s)) for s in ("train", "val", "test")] == [4, 2, 3]
     assert all(len(r.captions) == 2 for r in dm.images("train"))
     assert len(dm.gallery()) <= 3 * 2 and dm.gallery()[0] == dm.images("test")[0].captions[0]
+    with pytest.raises(DataError, match="unknown domain"):
+        DemoCaptionReader(str(tmp_path), domains=["cartoon"])
     with pytest.raises(DataError, match="'nope' is empty or absent"):
         CaptionDataModule(reader, train_split="nope").setup("fit")
+
+
+def test_gallery_file_text_or_json_and_errors_name_the_file(tmp_path):
+    (tmp_path / "g.txt").write_text("a red circle.\n\n a blue square. \na red circle.\n")
+    assert CaptionDataModule(gallery=str(tmp_path / "g.txt")).gallery() == ["a red circle.", "a blue square."]
+    (tmp_path / "g.json").write_text('["one", "two"]')
+    assert CaptionDataModule(gallery=str(tmp_path / "g.json")).gallery() == ["one", "two"]
+    (tmp_path / "bad.json").write_text('{"one": 1}')
+    with pytest.raises(DataError, match="bad.json"):
+        CaptionDataModule(gallery=str(tmp_path / "bad.json")).gallery()
+    with pytest.raises(DataError, match="missing.txt does not exist"):
+        CaptionDataModule(gallery=str(tmp_path / "missing.txt")).gallery()
+    with pytest.raises(DataError, match="set data.gallery"):
+        CaptionDataModule().gallery()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Literal
 
 from torch.utils.data import DataLoader
@@ -57,6 +59,10 @@ class CaptionDataModule(ImageDataModule):
         test_split: the split ``test`` evaluates.
         max_captions: keep at most this many captions per image (COCO has 5 to 7; retrieval
             benchmarks use 5); None keeps all.
+        gallery: for ``predict``, a file of captions to rank for each image (one per line, or a
+            JSON list); default the test split's captions.
+        top_k: captions written per image by ``predict`` (data options, unlike model ones, can be
+            changed when predicting from a checkpoint).
     """
 
     def __init__(
@@ -66,6 +72,8 @@ class CaptionDataModule(ImageDataModule):
         val_split: str | None = "val",
         test_split: str = "test",
         max_captions: int | None = 5,
+        gallery: str | None = None,
+        top_k: int = 5,
         batch_size: int = 32,
         eval_batch_size: int = 100,
         num_workers: int = 2,
@@ -79,6 +87,10 @@ class CaptionDataModule(ImageDataModule):
         if max_captions is not None and max_captions < 1:
             raise DataError(f"CaptionDataModule: max_captions={max_captions} must be at least 1 (or null for all)")
         self.max_captions = max_captions
+        self.gallery_file = gallery
+        if top_k < 1:
+            raise DataError(f"CaptionDataModule: top_k={top_k} must be at least 1")
+        self.top_k = top_k
         self.splits: CaptionSplits | None = None
 
     def prepare_data(self) -> None:
@@ -120,7 +132,28 @@ class CaptionDataModule(ImageDataModule):
         return self._caption_loader(self.test_split, train=False)
 
     def gallery(self) -> list[str]:
-        """Every distinct caption of the test split, in order: what ``predict`` ranks for each image."""
-        if self.splits is None and self.reader is not None:
-            self.splits = self.reader.read()
-        return list(dict.fromkeys(c for r in self.images(self.test_split) for c in r.captions))
+        """What ``predict`` ranks for each image: the ``gallery`` file, else the test split's distinct captions."""
+        if self.gallery_file:
+            texts = read_caption_file(Path(self.gallery_file).expanduser())
+        else:
+            if self.splits is None and self.reader is not None:
+                self.splits = self.reader.read()
+            texts = [c for r in self.images(self.test_split) for c in r.captions]
+        texts = list(dict.fromkeys(texts))
+        if not texts:
+            raise DataError("predict needs captions to rank: set data.gallery (a caption file) or data.reader")
+        return texts
+
+
+def read_caption_file(path: Path) -> list[str]:
+    """Captions from a text file (one per line) or a JSON list of strings; blank lines are dropped."""
+    if not path.is_file():
+        raise DataError(f"gallery {path} does not exist; pass a text file (one caption per line) or a JSON list")
+    raw = path.read_text(encoding="utf-8")
+    try:
+        texts = json.loads(raw) if path.suffix == ".json" else raw.splitlines()
+    except json.JSONDecodeError as err:
+        raise DataError(f"gallery {path}: not valid JSON ({err}); pass a JSON list of captions") from err
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise DataError(f"gallery {path}: expected a JSON list of caption strings")
+    return [t.strip() for t in texts if t.strip()]

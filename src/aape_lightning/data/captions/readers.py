@@ -127,6 +127,11 @@ class DemoCaptionReader(CaptionReader):
         val_from_train: int = 0,
     ) -> None:
         super().__init__(root)
+        from aape_lightning.demo.world import DOMAINS
+
+        unknown = sorted(set(domains or ()) - set(DOMAINS))
+        if unknown:
+            raise DataError(f"DemoCaptionReader: unknown domain(s) {unknown}; pick from {list(DOMAINS)}")
         self.seed, self.domains, self.n_train, self.n_test = seed, domains, n_train, n_test
         self.val_from_train = val_from_train
         self._folder: Path | None = None

@@ -1,0 +1,51 @@
+"""Recall@K for multi-caption retrieval, on a hand-worked example."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from aape_lightning.metrics import RetrievalRecall, recall_at_k
+
+# 3 images, 5 captions: captions 0, 1 describe image 0; 2, 3 image 1; 4 image 2.
+OWNER = torch.tensor([0, 0, 1, 1, 2])
+SCORES = torch.tensor([
+    [0.9, 0.1, 0.8, 0.2, 0.3],  # image 0: its best caption (0.9) is first -> rank 0
+    [0.7, 0.2, 0.3, 0.6, 0.5],  # image 1: its best (0.6) is beaten by 0.7 -> rank 1
+    [0.1, 0.9, 0.8, 0.7, 0.2],  # image 2: its caption (0.2) is beaten by 0.9, 0.8, 0.7 -> rank 3
+])
+# Text-to-image, per column: caption 0 own 0.9 -> rank 0; caption 1 own 0.1 (0.2, 0.9 higher) -> 2;
+# caption 2 own 0.3 (0.8, 0.8 higher) -> 2; caption 3 own 0.6 (0.7 higher) -> 1; caption 4 own 0.2 -> 2.
+
+
+def embeddings():
+    """Images as the identity and texts as score columns, so ``images @ texts.T == SCORES``."""
+    return torch.eye(3), SCORES.t().contiguous()
+
+
+def test_recall_hand_worked_multi_caption_and_text_to_image():
+    images, texts = embeddings()
+    got = recall_at_k(images, texts, OWNER, ks=(1, 2, 4))
+    assert got["i2t_R@1"] == pytest.approx(100 / 3)  # image 0 only: one of its two captions is enough
+    assert got["i2t_R@2"] == pytest.approx(200 / 3)  # images 0 and 1
+    assert got["i2t_R@4"] == pytest.approx(100)
+    assert got["t2i_R@1"] == pytest.approx(20)  # caption 0
+    assert got["t2i_R@2"] == pytest.approx(40)  # captions 0 and 3
+    assert got["t2i_R@4"] == pytest.approx(100)
+
+
+def test_chunking_changes_nothing():
+    images, texts = embeddings()
+    assert recall_at_k(images, texts, OWNER, chunk=1) == recall_at_k(images, texts, OWNER)
+
+
+def test_metric_counts_an_image_seen_twice_once():
+    """A padded DDP sampler repeats images (and their captions); the metric must count them once."""
+    images, texts = embeddings()
+    index = torch.tensor([10, 11, 12])  # dataset indices, not rows
+    owner, slot = index[OWNER], torch.tensor([0, 1, 0, 1, 0])
+    metric = RetrievalRecall(ks=(1, 2))
+    metric.update(images[:2], index[:2], texts[:4], owner[:4], slot[:4])
+    metric.update(images[2:], index[2:], texts[4:], owner[4:], slot[4:])
+    metric.update(images[:1], index[:1], texts[:2], owner[:2], slot[:2])  # image 10 again, as padding
+    assert metric.compute() == recall_at_k(images, texts, OWNER, ks=(1, 2))
