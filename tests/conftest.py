@@ -31,6 +31,14 @@ def tiny_clip(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> Path:
+    """A random GPT-2 (1 layer, width 32) with the demo world's word tokenizer, in the build-lm format."""
+    from aape_lightning.demo.lm_pretrain import build_demo_lm
+
+    return build_demo_lm(tmp_path_factory.mktemp("lm") / "tiny_lm.pt", scenes=100, steps=0, n_layer=1, n_embd=32, n_head=2)
+
+
+@pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
     return make_coop_dataset(tmp_path_factory.mktemp("data") / "Tiny")
 

@@ -53,8 +53,22 @@ def caption_overrides(tiny_clip: Path, tmp_path: Path) -> list[str]:
     ]
 
 
+def vqa_overrides(tiny_clip: Path, tmp_path: Path) -> list[str]:
+    """A VQA config runs alone on a few demo questions (the demo LM is the shipped one)."""
+    return [
+        "--model.backbone", str(tiny_clip), "--data.reader", "DemoVQAReader", "--data.reader.root", str(tmp_path / "demo"),
+        "--data.reader.n_train", "4", "--data.reader.n_test", "2", "--data.num_workers", "0", "--data.batch_size", "4",
+        "--trainer.fast_dev_run", "1", "--trainer.accelerator", "cpu", "--trainer.precision", "bf16-mixed",
+        "--trainer.default_root_dir", str(tmp_path),
+    ]
+
+
+def data_class(path: Path) -> str | None:
+    return ((yaml.safe_load(path.read_text()) or {}).get("data") or {}).get("class_path")
+
+
 def is_captions(path: Path) -> bool:
-    return ((yaml.safe_load(path.read_text()) or {}).get("data") or {}).get("class_path") == "CaptionDataModule"
+    return data_class(path) == "CaptionDataModule"
 
 
 def is_ddp(path: Path) -> bool:
@@ -69,6 +83,9 @@ def test_configs_exist():
 def test_config_runs_one_step(config, tiny_clip, tiny_dataset, tmp_path, cache_dir):
     if is_captions(config):
         assert main(["fit", "--config", str(config), *caption_overrides(tiny_clip, tmp_path)]) == 0
+        return
+    if data_class(config) == "VQADataModule":
+        assert main(["fit", "--config", str(config), *vqa_overrides(tiny_clip, tmp_path)]) == 0
         return
     stack = [config] if config == BASE else [BASE, config]
     sub, *args = command_for(stack)

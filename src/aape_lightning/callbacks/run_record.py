@@ -48,6 +48,9 @@ class RunRecord(Callback):
         spec = getattr(getattr(pl_module, "backbone", None), "spec", None)
         if spec is not None:
             record["backbone"] = {"name": spec.name, "path": spec.path, "sha256": spec.sha256}
+        lm = getattr(getattr(pl_module, "lm", None), "spec", None)  # captioning and VQA: the frozen LM
+        if lm is not None:
+            record["lm"] = {"name": lm.name, "sha256": lm.sha256}
         (out / f"environment_{stage}.json").write_text(json.dumps(record, indent=1))
         sample = getattr(trainer.datamodule, "few_shot_record", None)
         if sample is not None and Path(sample).is_file():

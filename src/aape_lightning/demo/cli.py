@@ -1,6 +1,6 @@
-"""``demo`` commands: rebuild the shipped demo CLIP, write the demo datasets, probe what it and a head know.
+"""``demo`` commands: rebuild the shipped demo CLIP or LM, write the demo datasets, probe what they know.
 
-Defaults reproduce the shipped ``assets/demo_clip.pt`` (same seed, steps and threads).
+Defaults reproduce the shipped ``assets/demo_clip.pt`` and ``assets/demo_lm.pt`` (same seed, steps and threads).
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     clip_cmd.add_argument("--link-weight", type=float, default=None, help="weight of the name-description text loss")
     clip_cmd.add_argument("--gloss-keep", type=float, default=None, help="chance a glossary line states an attribute")
     clip_cmd.add_argument("--gloss-define", type=float, default=None, help="share of glossary pairs that are definitions")
+    lm_cmd = sub.add_parser("build-lm", help="pretrain the demo LM on the demo world's captions and questions")
+    lm_cmd.add_argument("--out", type=Path, required=True, help="LM file to write")
+    lm_cmd.add_argument("--seed", type=int, default=0)
+    lm_cmd.add_argument("--steps", type=int, default=None, help="default: build_demo_lm's")
+    lm_cmd.add_argument("--num-threads", type=int, default=None, help="results depend on it; default 1")
     data_cmd = sub.add_parser("build-data", help="write every demo dataset and the caption / VQA set")
     data_cmd.add_argument("--root", type=Path, required=True)
     data_cmd.add_argument("--seed", type=int, default=0)
@@ -83,6 +88,11 @@ def demo_main(argv: list[str] | None = None) -> int:
         options = {k: getattr(args, k) for k in keys}
         path = build_demo_clip(args.out, seed=args.seed, **{k: v for k, v in options.items() if v is not None})
         print(path)
+    elif args.command == "build-lm":
+        from aape_lightning.demo.lm_pretrain import build_demo_lm
+
+        options = {k: getattr(args, k) for k in ("steps", "num_threads") if getattr(args, k) is not None}
+        print(build_demo_lm(args.out, seed=args.seed, **options))
     elif args.command == "build-data":
         for name in DEMO_DATASETS:
             print(ensure_demo_dataset(name, args.root, seed=args.seed))

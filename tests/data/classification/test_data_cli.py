@@ -21,5 +21,5 @@ def test_list(tmp_path, capsys):
     assert lines[0].split()[0] == "name" and lines[0].endswith("present")  # a header, then one line per dataset
     assert len(lines) == 1 + len(CATALOG) + len(DEMO_DATASETS)
     assert any(ln.startswith("EuroSAT") and ln.split()[-1] == "yes" for ln in lines)
-    assert any(ln.startswith("DTD") or ln.startswith("DescribableTextures") and ln.split()[-1] == "-" for ln in lines)
+    assert any(ln.startswith("DescribableTextures") and ln.split()[-1] == "-" for ln in lines)
     assert any(ln.startswith("DemoShapes") and "offline demo" in ln for ln in lines)

@@ -1,0 +1,95 @@
+"""What captioning and VQA share: frozen CLIP, the AAPE core and LiMBeR's prefix LM."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor
+
+from aape_lightning.core.aape import AAPECore
+from aape_lightning.errors import CheckpointMismatchError
+from aape_lightning.language import FrozenLM, PrefixLM
+from aape_lightning.prompts.bank import pad_prompt_embeddings
+from aape_lightning.tasks.base import FrozenBackboneTask
+
+
+class PrefixLMTask(FrozenBackboneTask):
+    """Frozen CLIP -> [AAPE h(x)] + LiMBeR's image map -> frozen LM.
+
+    The AAPE is trained as in retrieval: the aggregator reads the image's captions (the
+    reference prompts) and ``h`` is distilled towards it; at inference ``h(x)`` needs no text.
+
+    Args:
+        backbone: a CLIP name, a local checkpoint file, or "demo".
+        lm: a ``transformers`` causal LM (hub id or folder), a build-lm file, or "demo"
+            (LiMBeR used GPT-J 6B, ``EleutherAI/gpt-j-6b``).
+        num_image_tokens: k, LM embeddings the image is mapped to.
+        use_aape: prefix the mapped AAPE; False is LiMBeR alone (the baseline).
+        num_aape_tokens: LM embeddings the AAPE is mapped to.
+        core: the task-free AAPE core, called with CLIP's width.
+        cache_dir: where downloads and caption embeddings are cached.
+        optimizer: the optimiser, called with the trainable parameters (the maps and the core).
+        schedule: "cosine" or "constant".
+        warmup_epochs: constant warm-up epochs.
+        warmup_lr: the warm-up learning rate.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "demo",
+        lm: str = "demo",
+        num_image_tokens: int = 4,
+        use_aape: bool = True,
+        num_aape_tokens: int = 1,
+        core: Callable[[int], AAPECore] = AAPECore,
+        cache_dir: str | None = None,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        schedule: Literal["cosine", "constant"] = "cosine",
+        warmup_epochs: int = 0,
+        warmup_lr: float = 1e-5,
+    ) -> None:
+        super().__init__(backbone, cache_dir, optimizer, schedule, warmup_epochs, warmup_lr)
+        dim = self.backbone.embed_dim
+        self.core = core(dim) if use_aape else None
+        self.prefix_lm = PrefixLM(FrozenLM.load(lm, cache_dir), dim, num_image_tokens, use_aape, num_aape_tokens)
+
+    @property
+    def lm(self) -> FrozenLM:
+        return self.prefix_lm.lm
+
+    def image_prefix(self, images: Tensor, captions: list[list[str]] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Images ``(B, 3, H, W)`` -> prefix ``(B, P, E)`` and the core's losses (with ``captions`` only)."""
+        features = self.backbone.encode_image(images)  # (B, d)
+        if self.core is None:
+            return self.prefix_lm.prefix(features), {}
+        prompts = mask = None
+        if captions is not None:
+            prompts, mask = pad_prompt_embeddings([self.backbone.text_features(list(c)) for c in captions])  # (B, M, d)
+        out = self.core(features, self.backbone.logit_scale, prompts, mask)
+        return self.prefix_lm.prefix(features, out.aape), out.losses
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["aape_lm"] = {"name": self.lm.spec.name, "sha256": self.lm.spec.sha256}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Refuse a checkpoint whose maps were trained for another LM file."""
+        super().on_load_checkpoint(checkpoint)
+        saved = checkpoint.get("aape_lm")
+        if saved and saved["sha256"] != self.lm.spec.sha256:
+            raise CheckpointMismatchError(
+                f"checkpoint was trained with LM {saved['name']!r} (sha256 {saved['sha256'][:12]}) but the model now "
+                f"loads {self.lm.spec.name!r} (sha256 {self.lm.spec.sha256[:12]}); set model.lm to the checkpoint's LM"
+            )
+
+
+def gather_objects(task: FrozenBackboneTask, items: list) -> list:
+    """Every rank's ``items`` concatenated (corpus metrics need all hypotheses); a no-op on one process."""
+    if task.trainer.world_size <= 1 or not torch.distributed.is_initialized():
+        return list(items)
+    parts: list = [None] * task.trainer.world_size
+    torch.distributed.all_gather_object(parts, items)
+    return [x for part in parts for x in part]
