@@ -83,8 +83,20 @@ def test_cross_protocol_tests_a_trained_model_on_other_classes(tiny_clip, tiny_d
     model = ClassificationTask(backbone=str(tiny_clip))
     trainer(tmp_path, max_epochs=1).fit(model, datamodule(tiny_dataset, protocol="all"))
     other = make_coop_dataset(tmp_path / "Other", classes=["red circle", "green square", "blue square"])
-    trainer(tmp_path).test(model, datamodule(other, protocol="cross"))
+    seen, set_classes = {}, model.head.set_classes
+
+    def record(name, names, template):
+        seen[name] = template
+        set_classes(name, names, template)
+
+    model.head.set_classes = record
+    sketch = ClassificationDataModule(CoOpSplitReader(str(other), template="a sketch of a {}."), shots=4, batch_size=8,
+                                      eval_batch_size=5, num_workers=0, protocol="cross")
+    trainer(tmp_path).test(model, sketch)
     assert set(model.test_results) == {"cross:Other", "cross:Other_shuffled"}  # AAPE reports the shuffle test
+    # the target's classes read the target's template; the trained ones keep the training template
+    assert seen == {"all": "a photo of a {}.", "cross:Other": "a sketch of a {}."}
+    assert model.hparams.template == "a photo of a {}."
     assert model.hparams.class_sets["all"][0] == "red square"  # the trained classes are kept
     with pytest.raises(Exception, match="protocol 'cross' only evaluates"):
         trainer(tmp_path, max_epochs=1).fit(ClassificationTask(backbone=str(tiny_clip)), datamodule(other, protocol="cross"))

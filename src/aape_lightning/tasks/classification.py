@@ -35,7 +35,8 @@ class ClassificationTask(FrozenBackboneTask):
             file (one name a line, or a JSON list): ``aape predict --ckpt_path X --model.class_sets
             '{"mine": "classes.txt"}' --model.predict_class_set mine`` predicts among classes the
             model never saw (added to the trained sets).
-        template: the class template; filled from the data's reader the same way.
+        template: the class template; filled from the data's reader the same way. A class set
+            the checkpoint does not hold (a cross-dataset or DG test) uses its own data's template.
         predict_class_set: the class set ``predict`` scores; default: every class known.
         cache_image_features: reuse the frozen image encoder's output for images that are not
             augmented (evaluation, or training with ``augment: false``); memory only, per run.
@@ -95,10 +96,13 @@ class ClassificationTask(FrozenBackboneTask):
             raise CheckpointMismatchError(
                 "no class names: give data (data.reader) or a checkpoint trained by aape (--ckpt_path)"
             )
-        template = self.hparams.get("template") or (data.template if data is not None else None) or "a photo of a {}."
+        data_template = data.template if data is not None else None
+        template = self.hparams.get("template") or data_template or "a photo of a {}."
         self.hparams["class_sets"], self.hparams["template"] = class_sets, template
         for name, names in class_sets.items():
-            self.head.set_classes(name, names, template)
+            # a set the model was not trained on (cross-dataset, DG) reads its own data's template
+            own = data_template if name in data_sets and name not in (stored or {}) and data_template else template
+            self.head.set_classes(name, names, own)
         self.train_set = data.train_set if data is not None else next(iter(class_sets))
         self.metrics = nn.ModuleDict(
             {f"{name}{suffix}": MulticlassAccuracy(num_classes=len(names), average="micro")
