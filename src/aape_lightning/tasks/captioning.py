@@ -37,6 +37,7 @@ class CaptioningTask(PrefixLMTask):
         use_aape: bool = True,
         num_aape_tokens: int = 1,
         core: Callable[[int], AAPECore] = AAPECore,
+        init_from: str | None = None,
         prompt: str = "",
         decoding: Literal["greedy", "beam"] = "beam",
         num_beams: int = 3,
@@ -49,9 +50,9 @@ class CaptioningTask(PrefixLMTask):
         warmup_epochs: int = 0,
         warmup_lr: float = 1e-5,
     ) -> None:
-        super().__init__(backbone, lm, num_image_tokens, use_aape, num_aape_tokens, core, cache_dir, optimizer,
+        super().__init__(backbone, lm, num_image_tokens, use_aape, num_aape_tokens, core, init_from, cache_dir, optimizer,
                          schedule, warmup_epochs, warmup_lr)  # fmt: skip
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["init_from"])
         self.prompt_ids = self.lm.encode([prompt])[0] if prompt else []
         self.clip_s, self.refclip_s = MeanMetric(), MeanMetric()
         self._outputs: list[tuple] = []
