@@ -84,7 +84,10 @@ class PrefixLMTask(FrozenBackboneTask):
                 f"init_from {path} is a {kind} checkpoint without a prefix-LM image map; "
                 f"pass a CaptioningTask or VQATask checkpoint"
             )
-        self.check_models_of(checkpoint)  # refuses another CLIP or LM
+        try:
+            self.check_models_of(checkpoint)  # refuses another CLIP or LM
+        except CheckpointMismatchError as err:
+            raise CheckpointMismatchError(f"init_from {path}: {err}") from None
         own = {k: v for k, v in self.state_dict().items() if k.startswith(TRAINED)}
         differ = sorted(k for k in own.keys() | saved.keys()
                         if k not in own or k not in saved or own[k].shape != saved[k].shape)  # fmt: skip
