@@ -55,6 +55,7 @@ class CaptioningTask(PrefixLMTask):
         self.save_hyperparameters(ignore=["init_from"])
         self.prompt_ids = self.lm.encode([prompt])[0] if prompt else []
         self.clip_s, self.refclip_s = MeanMetric(), MeanMetric()
+        self.val_loss = MeanMetric()  # weighted by images and synced: every rank's images, not rank 0's alone
         self._outputs: list[tuple] = []
 
     def _samples(self, prefix: Tensor, captions: list[list[str]] | None = None) -> list:
@@ -77,7 +78,8 @@ class CaptioningTask(PrefixLMTask):
         if self._count_skipped(batch, "val"):
             return
         prefix, _ = self.image_prefix(batch["image"])
-        self.log("val/loss", self.prefix_lm.loss(self._samples(prefix, batch["captions"])), batch_size=prefix.shape[0])
+        self.val_loss.update(self.prefix_lm.loss(self._samples(prefix, batch["captions"])), weight=prefix.shape[0])
+        self.log("val/loss", self.val_loss, batch_size=prefix.shape[0])
 
     def caption(self, images: Tensor) -> list[str]:
         """Images ``(B, 3, H, W)`` -> one caption each (no text needed)."""
