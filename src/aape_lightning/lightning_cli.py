@@ -29,6 +29,9 @@ from aape_lightning.errors import CheckpointMismatchError, UnwritableError, User
 PLUGIN_PACKAGES = ("aape_lightning.tasks", "aape_lightning.heads", "aape_lightning.core", "aape_lightning.data",
                    "aape_lightning.demo", "aape_lightning.callbacks")
 EVALUATING = ("validate", "test", "predict")
+# The classes a run uses when its config names none (``model``/``data`` given without a class_path).
+DEFAULT_CLASSES = {"model": "aape_lightning.tasks.ClassificationTask",
+                   "data": "aape_lightning.data.ClassificationDataModule"}
 
 
 def load_plugins() -> None:
@@ -169,12 +172,29 @@ class AAPECLI(LightningCLI):
 
         parser.add_lightning_class_args(PredictionWriter, "predictions")
         parser.add_lightning_class_args(RunRecord, "run_record")
-        parser.set_defaults(
-            {
-                "model": {"class_path": "aape_lightning.tasks.ClassificationTask"},
-                "data": {"class_path": "aape_lightning.data.ClassificationDataModule"},
-            }
-        )
+        parser.set_defaults({key: {"class_path": class_path} for key, class_path in DEFAULT_CLASSES.items()})
+
+    def parse_arguments(self, parser, args) -> None:
+        """Parse again with the chosen classes as defaults when a config or option switched ``model``/``data``.
+
+        jsonargparse carries the default class's init_args over to a new ``class_path`` where the
+        new class accepts them: VQADataModule would get ClassificationDataModule's ``shots: 16`` and
+        ``augment: true``. With the chosen class as the default, every value not given is its own.
+        """
+        if isinstance(args, (dict, Namespace)):
+            return super().parse_arguments(parser, args)
+        argv = AAPEArgumentParser.argv
+        probe = [a for a in argv if not a.startswith("--print_config")]  # print only the final config
+        config = parser.parse_args(probe)
+        sub = config.get("subcommand")
+        chosen = {key: (config[sub] if sub else config).get(f"{key}.class_path") for key in DEFAULT_CLASSES}
+        switched = {key: {"class_path": c} for key, c in chosen.items()
+                    if c and c.rsplit(".", 1)[-1] != DEFAULT_CLASSES[key].rsplit(".", 1)[-1]}  # fmt: skip
+        if not switched and probe == argv:
+            self.config = config
+            return
+        (self._subcommand_parsers[sub] if sub else parser).set_defaults(switched)
+        super().parse_arguments(parser, args)
 
     # -- --ckpt_path ----------------------------------------------------------------------
     def _parse_ckpt_path(self) -> None:

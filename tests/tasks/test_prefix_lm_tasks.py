@@ -98,3 +98,47 @@ def test_vqa_fit_test_at_k_predict(tiny_clip, tiny_lm, images, tmp_path, cache_d
                  "--trainer.default_root_dir", str(tmp_path / "predict")]) == 0
     rows = _predictions(tmp_path / "predict")
     assert len(rows) == 3 and all(r["question"] == "What is in the image?" and len(r["answer"].split()) <= 2 for r in rows)
+
+
+def _prefix_lm_checkpoint(task, path: Path) -> Path:
+    """What `aape fit` writes, in-process: the state, the class path the CLI saves, the backbone and LM identity."""
+    import torch
+
+    hparams = {"_class_path": f"aape_lightning.tasks.{type(task).__name__}"}
+    checkpoint = {"state_dict": task.state_dict(), "hyper_parameters": hparams}
+    task.on_save_checkpoint(checkpoint)
+    torch.save(checkpoint, path)
+    return path
+
+
+def test_vqa_init_from_captioning_checkpoint_takes_its_weights_or_refuses(tiny_clip, tiny_lm, tmp_path, cache_dir):
+    import torch
+
+    from aape_lightning.errors import CheckpointMismatchError
+    from aape_lightning.tasks import CaptioningTask, RetrievalTask, VQATask
+    from aape_lightning.tasks.prefix_lm_task import TRAINED
+
+    models = {"backbone": str(tiny_clip), "lm": str(tiny_lm)}
+    torch.manual_seed(1)
+    captioning = CaptioningTask(**models)
+    ckpt = _prefix_lm_checkpoint(captioning, tmp_path / "captioning.ckpt")
+    torch.manual_seed(2)
+    vqa = VQATask(**models, init_from=str(ckpt))
+    trained = {k: v for k, v in captioning.state_dict().items() if k.startswith(TRAINED)}
+    assert {k.split(".")[0] for k in trained} == {"prefix_lm", "core"} and any("aape_map" in k for k in trained)
+    assert not all(torch.equal(v, vqa.state_dict()[k]) for k, v in trained.items())  # fresh weights differ
+    vqa.setup("test")
+    assert all(torch.equal(v, vqa.state_dict()[k]) for k, v in trained.items())
+    assert "init_from" not in vqa.hparams  # a VQA checkpoint is complete without the captioning file
+
+    retrieval = _prefix_lm_checkpoint(RetrievalTask(backbone=str(tiny_clip)), tmp_path / "retrieval.ckpt")
+    with pytest.raises(CheckpointMismatchError, match=r"retrieval.ckpt is a RetrievalTask checkpoint.*CaptioningTask"):
+        VQATask(**models, init_from=str(retrieval)).setup("test")
+    no_aape = _prefix_lm_checkpoint(CaptioningTask(**models, use_aape=False), tmp_path / "limber.ckpt")
+    with pytest.raises(CheckpointMismatchError, match=r"does not fit this model at core\..*model.use_aape"):
+        VQATask(**models, init_from=str(no_aape)).setup("fit")
+    other_lm = torch.load(ckpt, weights_only=False)
+    other_lm["aape_lm"]["sha256"] = "0" * 64
+    torch.save(other_lm, tmp_path / "other_lm.ckpt")
+    with pytest.raises(CheckpointMismatchError, match="set model.lm to the checkpoint's LM"):
+        VQATask(**models, init_from=str(tmp_path / "other_lm.ckpt")).setup("test")

@@ -75,6 +75,7 @@ def test_training_uses_captions_contrastive_and_distill_and_init_from(tiny_clip,
     again = RetrievalTask(backbone=str(tiny_clip), init_from=str(tmp_path / "h.ckpt"))
     again.setup("fit")
     assert all(torch.equal(v, task.core.state_dict()[k]) for k, v in again.core.state_dict().items())
+    assert getattr(again, "_loader_states", None) is None  # its data order is its own seed's, not h.ckpt's (mid-epoch)
 
 
 def test_plain_clip_query_has_nothing_to_train(tiny_clip, cache_dir):

@@ -63,6 +63,11 @@ class FrozenBackboneTask(L.LightningModule):
                 f"set model.backbone to the checkpoint's backbone"
             )
 
+    def check_models_of(self, checkpoint: dict) -> None:
+        """Refuse another run's checkpoint (``init_from``) made with other frozen models, taking nothing else
+        from it: its loader state would replace this run's seeded data order (and skip batches mid-epoch)."""
+        self.on_load_checkpoint({k: checkpoint[k] for k in ("aape_backbone", "aape_lm") if k in checkpoint})
+
     def on_train_start(self) -> None:
         """Resuming mid-epoch: give the training loaders their saved place and random state.
 

@@ -37,6 +37,7 @@ class CaptioningTask(PrefixLMTask):
         use_aape: bool = True,
         num_aape_tokens: int = 1,
         core: Callable[[int], AAPECore] = AAPECore,
+        init_from: str | None = None,
         prompt: str = "",
         decoding: Literal["greedy", "beam"] = "beam",
         num_beams: int = 3,
@@ -49,11 +50,12 @@ class CaptioningTask(PrefixLMTask):
         warmup_epochs: int = 0,
         warmup_lr: float = 1e-5,
     ) -> None:
-        super().__init__(backbone, lm, num_image_tokens, use_aape, num_aape_tokens, core, cache_dir, optimizer,
+        super().__init__(backbone, lm, num_image_tokens, use_aape, num_aape_tokens, core, init_from, cache_dir, optimizer,
                          schedule, warmup_epochs, warmup_lr)  # fmt: skip
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["init_from"])
         self.prompt_ids = self.lm.encode([prompt])[0] if prompt else []
         self.clip_s, self.refclip_s = MeanMetric(), MeanMetric()
+        self.val_loss = MeanMetric()  # weighted by images and synced: every rank's images, not rank 0's alone
         self._outputs: list[tuple] = []
 
     def _samples(self, prefix: Tensor, captions: list[list[str]] | None = None) -> list:
@@ -76,7 +78,8 @@ class CaptioningTask(PrefixLMTask):
         if self._count_skipped(batch, "val"):
             return
         prefix, _ = self.image_prefix(batch["image"])
-        self.log("val/loss", self.prefix_lm.loss(self._samples(prefix, batch["captions"])), batch_size=prefix.shape[0])
+        self.val_loss.update(self.prefix_lm.loss(self._samples(prefix, batch["captions"])), weight=prefix.shape[0])
+        self.log("val/loss", self.val_loss, batch_size=prefix.shape[0])
 
     def caption(self, images: Tensor) -> list[str]:
         """Images ``(B, 3, H, W)`` -> one caption each (no text needed)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -14,6 +16,9 @@ from aape_lightning.errors import CheckpointMismatchError
 from aape_lightning.language import FrozenLM, PrefixLM
 from aape_lightning.prompts.bank import pad_prompt_embeddings
 from aape_lightning.tasks.base import FrozenBackboneTask
+
+log = logging.getLogger(__name__)
+TRAINED = ("prefix_lm.image_map.", "prefix_lm.aape_map.", "core.")  # what LiMBeR + AAPE train: the maps and the core
 
 
 class PrefixLMTask(FrozenBackboneTask):
@@ -30,6 +35,10 @@ class PrefixLMTask(FrozenBackboneTask):
         use_aape: prefix the mapped AAPE; False is LiMBeR alone (the baseline).
         num_aape_tokens: LM embeddings the AAPE is mapped to.
         core: the task-free AAPE core, called with CLIP's width.
+        init_from: a captioning (or VQA) checkpoint whose trained weights (image map, AAPE map,
+            AAPE core) replace the fresh ones before fit, test, validate or predict: e.g. zero-shot
+            VQA from a captioning run with ``aape test --config configs/demo/vqa.yaml
+            --model.init_from X``. Not saved in checkpoints (their own weights are complete).
         cache_dir: where downloads and caption embeddings are cached.
         optimizer: the optimiser, called with the trainable parameters (the maps and the core).
         schedule: "cosine" or "constant".
@@ -45,6 +54,7 @@ class PrefixLMTask(FrozenBackboneTask):
         use_aape: bool = True,
         num_aape_tokens: int = 1,
         core: Callable[[int], AAPECore] = AAPECore,
+        init_from: str | None = None,
         cache_dir: str | None = None,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         schedule: Literal["cosine", "constant"] = "cosine",
@@ -55,6 +65,39 @@ class PrefixLMTask(FrozenBackboneTask):
         dim = self.backbone.embed_dim
         self.core = core(dim) if use_aape else None
         self.prefix_lm = PrefixLM(FrozenLM.load(lm, cache_dir), dim, num_image_tokens, use_aape, num_aape_tokens)
+        self.init_from = init_from
+
+    def setup(self, stage: str) -> None:
+        """Lightning restores a ``--ckpt_path`` after ``setup``, so its weights still win over ``init_from``'s."""
+        if self.init_from:
+            self.load_trained_weights(self.init_from)
+
+    def load_trained_weights(self, path: str | Path) -> None:
+        """Take the maps and the core from another prefix-LM checkpoint of the same backbone and LM, or refuse."""
+        from aape_lightning.tasks.checkpoint import read_checkpoint
+
+        checkpoint = read_checkpoint(path)
+        saved = {k: v for k, v in checkpoint["state_dict"].items() if k.startswith(TRAINED)}
+        kind = str((checkpoint.get("hyper_parameters") or {}).get("_class_path", "another task's")).rsplit(".", 1)[-1]
+        if "prefix_lm.image_map.weight" not in saved:
+            raise CheckpointMismatchError(
+                f"init_from {path} is a {kind} checkpoint without a prefix-LM image map; "
+                f"pass a CaptioningTask or VQATask checkpoint"
+            )
+        try:
+            self.check_models_of(checkpoint)  # refuses another CLIP or LM
+        except CheckpointMismatchError as err:
+            raise CheckpointMismatchError(f"init_from {path}: {err}") from None
+        own = {k: v for k, v in self.state_dict().items() if k.startswith(TRAINED)}
+        differ = sorted(k for k in own.keys() | saved.keys()
+                        if k not in own or k not in saved or own[k].shape != saved[k].shape)  # fmt: skip
+        if differ:
+            raise CheckpointMismatchError(
+                f"init_from {path} ({kind}) does not fit this model at {', '.join(differ[:3])}; set model.use_aape, "
+                f"model.num_image_tokens, model.num_aape_tokens and model.core as the checkpoint was trained"
+            )
+        self.load_state_dict(saved, strict=False)
+        log.info("image map, AAPE map and core initialised from %s", path)
 
     @property
     def lm(self) -> FrozenLM:

@@ -74,7 +74,7 @@ class RetrievalTask(FrozenBackboneTask):
         if not path.is_file():
             raise CheckpointMismatchError(f"init_from {path} does not exist; pass a .ckpt written by `aape fit`")
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        self.on_load_checkpoint(checkpoint)  # refuses another backbone
+        self.check_models_of(checkpoint)  # refuses another backbone
         state = {k[len("core."):]: v for k, v in checkpoint["state_dict"].items() if k.startswith("core.")}
         if not state:
             raise CheckpointMismatchError(f"init_from {path} holds no AAPE core; pass a RetrievalTask checkpoint")

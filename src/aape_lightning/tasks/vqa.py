@@ -42,6 +42,7 @@ class VQATask(PrefixLMTask):
         use_aape: bool = True,
         num_aape_tokens: int = 1,
         core: Callable[[int], AAPECore] = AAPECore,
+        init_from: str | None = None,
         template: str = "Q: {question} A:",
         context_shots: int = 0,
         num_beams: int = 1,
@@ -53,11 +54,11 @@ class VQATask(PrefixLMTask):
         warmup_epochs: int = 0,
         warmup_lr: float = 1e-5,
     ) -> None:
-        super().__init__(backbone, lm, num_image_tokens, use_aape, num_aape_tokens, core, cache_dir, optimizer,
+        super().__init__(backbone, lm, num_image_tokens, use_aape, num_aape_tokens, core, init_from, cache_dir, optimizer,
                          schedule, warmup_epochs, warmup_lr)  # fmt: skip
         if context_shots < 0:
             raise ValueError(f"VQATask: context_shots={context_shots} must be >= 0")
-        self.save_hyperparameters(ignore=["context_shots", "predict_question", "predict_max_length"])
+        self.save_hyperparameters(ignore=["init_from", "context_shots", "predict_question", "predict_max_length"])
         self.context_shots = context_shots
         self.predict_question, self.predict_max_length = predict_question, predict_max_length
         self.accuracy = MeanMetric()
