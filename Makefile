@@ -37,20 +37,22 @@ demo-retrieval: $(STAMP)  ## retrieval R@K, plain CLIP vs AAPE (zero-shot and fi
 # `make reproduce-table`: the paper's tables on the offline demo world (configs/table/demo*.yaml);
 # `make reproduce-table DATA=<root> BACKBONE=ViT-B/16 TABLE=base2new|dg|cross|ablations|scaling|cost`: the real
 # ones (configs/table/<table>.yaml). Each writes results/<table>.md, .csv and .png; an interrupted table resumes.
+# JOBS=2: two runs at once, each in its own process with half the CPUs (the cost table always measures alone).
 TABLES ?= base2new dg cross ablations scaling cost
 TABLE ?= $(TABLES)
 DATA ?=
 BACKBONE ?= ViT-B/16
+JOBS ?= 1
 
 reproduce-table: $(STAMP)  ## the paper's tables: demo world by default; DATA=<root> BACKBONE=.. TABLE=.. the real ones
 	@status=0; for t in $(TABLE); do \
 	  case $$t in scaling) specs="scaling_shots scaling_prompts";; *) specs=$$t;; esac; \
 	  for s in $$specs; do \
 	    if [ -n "$(DATA)" ]; then \
-	      $(BIN)/aape table --config configs/table/$$s.yaml --root "$(DATA)" --backbone "$(BACKBONE)" || status=1; \
+	      $(BIN)/aape table --config configs/table/$$s.yaml --root "$(DATA)" --backbone "$(BACKBONE)" --jobs $(JOBS) || status=1; \
 	    else \
 	      spec=configs/table/demo_$$s.yaml; [ $$s = base2new ] && spec=configs/table/demo.yaml; \
-	      HF_HUB_OFFLINE=1 $(BIN)/aape table --config $$spec || status=1; \
+	      HF_HUB_OFFLINE=1 $(BIN)/aape table --config $$spec --jobs $(JOBS) || status=1; \
 	    fi; \
 	  done; \
 	done; exit $$status

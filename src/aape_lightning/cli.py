@@ -54,6 +54,18 @@ def lightning_main(args: list[str] | None = None, run: bool = True):
     return build(args, run)
 
 
+def _no_tips(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("💡 Tip")  # Lightning's adverts for its cloud services, once per run
+
+
+def configure_output() -> None:
+    """``aape``'s logging format and its quieted warnings; also run by the table's worker processes."""
+    logging.basicConfig(level=os.environ.get("AAPE_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_no_tips)
+    warnings.filterwarnings("ignore", message=".*pkg_resources is deprecated.*")
+    warnings.filterwarnings("ignore", message="LightningCLI.s args parameter is intended")  # the table runs in-process
+
+
 def main(args: list[str] | None = None) -> int:
     """Run ``aape``; user errors print one line naming the file, value and fix, and exit 2."""
     argv = list(sys.argv[1:] if args is None else args)
@@ -61,9 +73,7 @@ def main(args: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE, end="", file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
-    logging.basicConfig(level=os.environ.get("AAPE_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
-    warnings.filterwarnings("ignore", message=".*pkg_resources is deprecated.*")
-    warnings.filterwarnings("ignore", message="LightningCLI.s args parameter is intended")  # the table runs in-process
+    configure_output()
     try:
         if argv[0] in EXTRA_COMMANDS:
             module, func = EXTRA_COMMANDS[argv[0]].split(":")

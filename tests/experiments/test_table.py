@@ -137,6 +137,31 @@ def test_a_killed_table_resumes_to_the_uninterrupted_result(tmp_path, tiny_clip,
     assert (resumed / "table_H.png").stat().st_size > 0
 
 
+def test_jobs_run_side_by_side_and_give_the_one_at_a_time_table(tmp_path, tiny_clip, tiny_dataset, cache_dir, caplog):
+    """--jobs 2 (spawned workers, one thread each) = the same runs one at a time, a failing run included."""
+    cfg = table_config(tmp_path, tiny_clip, tiny_dataset)
+    text = yaml.safe_load(cfg.read_text())
+    text["methods"]["broken"] = [text["methods"].pop("linear_probe"), "--data.reader.root", str(tmp_path / "nowhere")]
+    text["extra_args"] = text["extra_args"][:-2]
+    cfg.write_text(yaml.safe_dump(text))
+    caplog.set_level("INFO")
+    assert main(["table", "--config", str(cfg), "--threads_per_job", "1"]) == 1  # the broken runs fail
+    one = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[table ")]
+    caplog.clear()
+    assert main(["table", "--config", str(cfg), "--jobs", "2", "--threads_per_job", "1", "--output",
+                 str(tmp_path / "jobs"), "--results", str(tmp_path / "jobs_results"), "--name", "table"]) == 1
+    both = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[table ")]
+    assert not any(", 2 running," in line for line in one) and any(", 2 running," in line for line in both)
+    assert both[-1].startswith("[table 6/6 done (2 failed), 0 running, 0 left]")
+    assert (tmp_path / "results" / "table.md").read_text() == (tmp_path / "jobs_results" / "table.md").read_text()
+    rows = _csv_rows(tmp_path / "results" / "table.csv", tmp_path / "table")
+    assert rows == _csv_rows(tmp_path / "jobs_results" / "table.csv", tmp_path / "jobs")
+    errors = {r["method"]: r["error"] for r in rows}
+    assert errors["coop"] == errors["zero_shot"] == "" and "nowhere" in errors["broken"]
+    assert len(list((tmp_path / "jobs").rglob("result.json"))) == 4  # the failed runs left no record
+    assert main(["table", "--config", str(cfg), "--jobs", "0"]) == 2
+
+
 def test_dg_chain_fits_once_and_tests_that_checkpoint_on_every_target(tmp_path, tiny_clip, tiny_dataset, cache_dir):
     other = make_coop_dataset(tmp_path / "Other", classes=["red circle", "blue square", "green triangle", "purple square"])
     cfg = table_config(tmp_path, tiny_clip, tiny_dataset)

@@ -15,26 +15,27 @@ def _clock(seconds: float) -> str:
 
 
 class Progress:
-    """Counts runs; the estimate is the mean wall time of the runs computed so far times those left.
+    """Counts runs; the estimate is the mean wall time of the runs computed so far times those left,
+    divided by the runs that go at once (``parallel``).
 
     Reused runs (finished earlier) cost nothing and do not enter the estimate.
     """
 
-    def __init__(self, total: int) -> None:
-        self.total, self.done, self.failed = total, 0, 0
+    def __init__(self, total: int, parallel: int = 1) -> None:
+        self.total, self.done, self.failed, self.parallel = total, 0, 0, max(parallel, 1)
         self.start_time = time.perf_counter()
         self.computed: list[float] = []
-        self.current: str | None = None
+        self.running: list[str] = []
 
     def line(self, what: str) -> str:
-        left = self.total - self.done - (1 if self.current else 0)
+        running = len(self.running)
+        left = self.total - self.done - running
         elapsed = time.perf_counter() - self.start_time
         if self.computed:
             per_run = sum(self.computed) / len(self.computed)
-            eta = f"~{_clock(per_run * (left + (1 if self.current else 0)))} remaining"
+            eta = f"~{_clock(per_run * (left + running) / min(self.parallel, left + running or 1))} remaining"
         else:
             eta = "remaining: unknown until a run finishes"
-        running = 1 if self.current else 0
         failed = f" ({self.failed} failed)" if self.failed else ""
         return (f"[table {self.done}/{self.total} done{failed}, {running} running, {left} left] {what} | "
                 f"elapsed {_clock(elapsed)}, {eta}")  # fmt: skip
@@ -44,12 +45,13 @@ class Progress:
         log.info(self.line(f"reused {what}"))
 
     def start(self, what: str) -> None:
-        self.current = what
+        self.running.append(what)
         log.info(self.line(f"running {what}"))
 
-    def finish(self, wall_s: float, failed: bool = False) -> None:
+    def finish(self, wall_s: float, failed: bool = False, what: str | None = None) -> None:
+        """``what`` names the run that ended when several go at once (default: the oldest running)."""
         self.done += 1
         self.failed += int(failed)
         self.computed.append(wall_s)
-        what, self.current = self.current, None
+        what = self.running.pop(self.running.index(what) if what in self.running else 0)
         log.info(self.line(f"{'FAILED' if failed else 'finished'} {what} in {_clock(wall_s)}"))

@@ -152,6 +152,8 @@ class TableSpec:
     root: str | None = None
     backbone: str | None = None
     cost: dict[str, int | str | None] = field(default_factory=dict)
+    jobs: int = 1
+    threads_per_job: int | None = None
 
     def chosen(self) -> dict[str, list[str]]:
         unknown = sorted(set(self.only or []) - set(self.methods))
@@ -165,6 +167,8 @@ class TableSpec:
                 raise TableError(f"method {name!r}: config file {path} does not exist (paths are relative to {os.getcwd()})")
         if self.layout == "chain" and not self.tests:
             raise TableError("layout 'chain' needs `tests:` (target name -> extra arguments; [] = the fit's own data)")
+        if self.jobs < 1 or (self.threads_per_job is not None and self.threads_per_job < 1):
+            raise TableError(f"--jobs {self.jobs} / --threads_per_job {self.threads_per_job}: both must be at least 1")
         if self.layout == "sweep" and not self.sweep:
             raise TableError("layout 'sweep' needs `sweep:` (value -> extra arguments, e.g. '1': [--data.shots, '1'])")
         return chosen
@@ -194,39 +198,107 @@ class TableSpec:
         return runs
 
 
-def execute(runs: list[Run], source: str) -> list[Outcome]:
-    """Run (or reuse) every run in order, with a progress line per run; failures are kept, not raised."""
-    progress = Progress(len(runs))
-    outcomes = []
-    for run in runs:
+def _timed_run(args: list[str], tests: dict[str, list[str]] | None, threads: int | None) -> tuple[dict, float]:
+    """One run and its wall time; in a worker process of ``--jobs`` (module level, so it pickles)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    try:
+        return run_one(args, tests), time.perf_counter() - start
+    finally:
+        torch.set_num_threads(before)
+
+
+def _init_worker() -> None:
+    """A spawned worker logs like ``aape`` itself (the progress lines stay with the parent)."""
+    from aape_lightning.cli import configure_output
+
+    configure_output()
+
+
+def _error_text(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+
+
+def _save(run: Run, key: str, result: dict[str, float], wall: float) -> None:
+    """``result.json``, written whole or not at all (a kill never leaves half a record)."""
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    record = run.run_dir / "result.json"
+    tmp = record.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"key": key, "args": run.args, "tests": run.tests, "test": result, "wall_s": wall},
+                              indent=1))  # fmt: skip
+    tmp.replace(record)
+
+
+def execute(runs: list[Run], source: str, jobs: int = 1, threads: int | None = None) -> list[Outcome]:
+    """Run (or reuse) every run, ``jobs`` at a time, with a progress line per run; failures are kept, not raised.
+
+    ``jobs > 1`` runs in spawned worker processes with ``threads`` torch threads each (default: the
+    CPUs this process may use, shared out); outcomes keep the runs' order whatever order they end in.
+    """
+    progress = Progress(len(runs), parallel=jobs)
+    outcomes: list[Outcome | None] = [None] * len(runs)
+    pending = []
+    for i, run in enumerate(runs):
         key = run_key(run.args, source, run.tests)
         record = run.run_dir / "result.json"
         saved = json.loads(record.read_text()) if record.is_file() else {}
         if saved.get("key") == key:
-            outcomes.append(Outcome(run, saved["test"], saved.get("wall_s", 0.0)))
+            outcomes[i] = Outcome(run, saved["test"], saved.get("wall_s", 0.0))
             progress.reused(f"{run.label} on {run.dataset}, seed {run.seed}")
-            continue
-        progress.start(f"{run.label} on {run.dataset}, seed {run.seed}")
-        start = time.perf_counter()
-        try:
-            result = run_one(run.args, run.tests)
-        except Exception as err:  # noqa: BLE001 - one failed run must not stop the table
-            wall = time.perf_counter() - start
-            text = str(err).strip()
-            message = f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
-            log.error("%s on %s, seed %d failed: %s", run.label, run.dataset, run.seed, message)
-            outcomes.append(Outcome(run, {}, wall, message))
-            progress.finish(wall, failed=True)
-            continue
-        wall = time.perf_counter() - start
-        run.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = record.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key": key, "args": run.args, "tests": run.tests, "test": result, "wall_s": wall},
-                                  indent=1))  # fmt: skip
-        tmp.replace(record)
-        outcomes.append(Outcome(run, result, wall))
-        progress.finish(wall)
-    return outcomes
+        else:
+            pending.append((i, run, key))
+
+    def finished(i: int, run: Run, key: str, what: str, result: dict | None, wall: float, err: BaseException | None):
+        if err is not None:
+            log.error("%s failed: %s", what, _error_text(err))
+            outcomes[i] = Outcome(run, {}, wall, _error_text(err))
+        else:
+            _save(run, key, result, wall)
+            outcomes[i] = Outcome(run, result, wall)
+        progress.finish(wall, failed=err is not None, what=what)
+
+    if jobs <= 1:
+        for i, run, key in pending:
+            what = f"{run.label} on {run.dataset}, seed {run.seed}"
+            progress.start(what)
+            start = time.perf_counter()
+            try:
+                result, wall = _timed_run(run.args, run.tests, threads)
+            except Exception as err:  # noqa: BLE001 - one failed run must not stop the table
+                finished(i, run, key, what, None, time.perf_counter() - start, err)
+            else:
+                finished(i, run, key, what, result, wall, None)
+        return outcomes  # type: ignore[return-value]
+
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = threads or max(cpus // jobs, 1)
+    context = multiprocessing.get_context("spawn")  # no forked torch / CUDA state in the workers
+    todo, running = list(pending), {}
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker) as pool:
+        while todo or running:
+            while todo and len(running) < jobs:  # keep exactly `jobs` in flight, so "running" is true
+                i, run, key = todo.pop(0)
+                what = f"{run.label} on {run.dataset}, seed {run.seed}"
+                progress.start(what)
+                running[pool.submit(_timed_run, run.args, run.tests, threads)] = (i, run, key, what, time.perf_counter())
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                i, run, key, what, start = running.pop(future)
+                try:
+                    result, wall = future.result()
+                except Exception as err:  # noqa: BLE001 - as above, and a worker that died is one failed run
+                    finished(i, run, key, what, None, time.perf_counter() - start, err)
+                else:
+                    finished(i, run, key, what, result, wall, None)
+    return outcomes  # type: ignore[return-value]
 
 
 def write_csv(outcomes: list[Outcome], path: Path) -> None:
@@ -262,7 +334,7 @@ def run_table(spec: TableSpec) -> tuple[str, list[Outcome]]:
         from aape_lightning.experiments.cost import run_cost
 
         return run_cost(spec), []
-    outcomes = execute(spec.runs(), source_digest())
+    outcomes = execute(spec.runs(), source_digest(), spec.jobs, spec.threads_per_job)
     table = markdown_for(spec, outcomes)
     Path(spec.output).mkdir(parents=True, exist_ok=True)
     (Path(spec.output) / "table.md").write_text(table + "\n")
@@ -313,6 +385,10 @@ def table_parser() -> ArgumentParser:
     parser.add_argument("--backbone", type=str | None, default=None, help="CLIP of every run (model.backbone)")
     parser.add_argument("--cost", type=dict[str, int | str | None], default={},
                         help="layout cost: batch, repeats, architecture (default ViT-B/16, random weights)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at once, each in its own process (e.g. 2 on 2 CPU cores: each run uses one)")
+    parser.add_argument("--threads_per_job", type=int | None, default=None,
+                        help="torch threads of each run (default: all CPUs with --jobs 1, else CPUs / jobs)")
     return parser
 
 
