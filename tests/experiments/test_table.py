@@ -91,6 +91,21 @@ def test_an_edited_config_is_rerun_not_served_stale(tmp_path, tiny_clip, tiny_da
     assert yaml.safe_load(record.read_text())["key"] != first["key"]
 
 
+def test_editing_how_tables_look_reruns_nothing_and_editing_a_method_reruns_all(tmp_path):
+    import shutil
+
+    package = tmp_path / "aape_lightning"
+    shutil.copytree(Path(table_module.__file__).resolve().parents[1], package,
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    first = table_module.source_digest(package)
+    for module in table_module.PRESENTATION:
+        (package / module).write_text((package / module).read_text() + "\n# edited\n")
+    assert table_module.source_digest(package) == first
+    head = package / "heads" / "classification" / "aape.py"
+    head.write_text(head.read_text() + "\n# edited\n")
+    assert table_module.source_digest(package) != first
+
+
 class Killed(BaseException):
     """Stands for SIGKILL / Ctrl-C: not an Exception, so nothing catches it (pytest treats KeyboardInterrupt as its own)."""
 

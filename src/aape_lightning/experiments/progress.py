@@ -31,7 +31,9 @@ class Progress:
         running = len(self.running)
         left = self.total - self.done - running
         elapsed = time.perf_counter() - self.start_time
-        if self.computed:
+        if left + running == 0:
+            eta = "nothing left"
+        elif self.computed:
             per_run = sum(self.computed) / len(self.computed)
             eta = f"~{_clock(per_run * (left + running) / min(self.parallel, left + running or 1))} remaining"
         else:

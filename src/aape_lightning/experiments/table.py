@@ -106,12 +106,20 @@ def run_one(args: list[str], tests: dict[str, list[str]] | None = None) -> dict[
     return {**results, **timing}
 
 
-def source_digest() -> str:
-    """Hash of the installed package's code and assets: a changed method invalidates finished runs."""
-    root = Path(__file__).resolve().parents[1]
+# Modules that only present finished runs (or measure other things): editing them reruns nothing.
+PRESENTATION = frozenset(f"experiments/{m}.py" for m in ("table_format", "table_plots", "progress", "cost", "explain"))
+
+
+def source_digest(root: Path | None = None) -> str:
+    """Hash of the installed package's code and assets: a changed method invalidates finished runs.
+
+    Everything counts except ``PRESENTATION``: how a table is printed or plotted cannot change a run.
+    """
+    root = root or Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".pt", ".json") and p.is_file()):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+        if path.relative_to(root).as_posix() not in PRESENTATION:
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

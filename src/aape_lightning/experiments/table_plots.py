@@ -20,6 +20,12 @@ def _pyplot():
     return plt
 
 
+def style(i: int) -> dict:
+    """Bar colour and hatch of the i-th method: 20 distinct colours, then the same with a hatch."""
+    plt = _pyplot()
+    return {"color": plt.get_cmap("tab20")(i % 20), "hatch": ("", "//", "..", "xx")[(i // 20) % 4]}
+
+
 def grouped_bars(groups: list[str], rows: dict[str, dict[str, list[float]]], columns: list[str], ylabel: str,
                  title: str, path: Path) -> Path:  # fmt: skip
     """One group of bars per column (dataset), one bar per row (method), std over seeds as error bars."""
@@ -30,7 +36,7 @@ def grouped_bars(groups: list[str], rows: dict[str, dict[str, list[float]]], col
     for i, label in enumerate(labels):
         stats = [mean_std(rows[label][c]) if rows[label].get(c) else (float("nan"), 0.0) for c in columns]
         xs = [g + (i - (len(labels) - 1) / 2) * width for g in range(len(groups))]
-        ax.bar(xs, [m for m, _ in stats], width, yerr=[s for _, s in stats], label=label, capsize=2)
+        ax.bar(xs, [m for m, _ in stats], width, yerr=[s for _, s in stats], label=label, capsize=2, **style(i))
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -46,11 +52,11 @@ def curves(lines: dict[str, list[tuple[float, list[float]]]], xlabel: str, ylabe
     """One line per entry, mean ± std over seeds at each x."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for label, points in lines.items():
+    for i, (label, points) in enumerate(lines.items()):
         points = sorted((x, mean_std(v)) for x, v in points if v)
         if points:
             ax.errorbar([x for x, _ in points], [m for _, (m, _) in points], yerr=[s for _, (_, s) in points],
-                        marker="o", capsize=3, label=label)
+                        marker="o", capsize=3, label=label, color=style(i)["color"])
     if log_x:
         ax.set_xscale("log", base=2)
     ax.set_xlabel(xlabel)
