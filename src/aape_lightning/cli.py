@@ -62,6 +62,9 @@ def configure_output() -> None:
     """``aape``'s logging format and its quieted warnings; also run by the table's worker processes."""
     logging.basicConfig(level=os.environ.get("AAPE_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_no_tips)
+    # Lightning gives its logger a console handler of its own on import; without this, each of its
+    # lines would print twice (its handler, then ours through the root)
+    logging.getLogger("lightning").propagate = False
     warnings.filterwarnings("ignore", message=".*pkg_resources is deprecated.*")
     warnings.filterwarnings("ignore", message="LightningCLI.s args parameter is intended")  # the table runs in-process
 
