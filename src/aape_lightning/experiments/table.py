@@ -56,6 +56,11 @@ class Run:
         """The table row: the method, with its sweep value when there is one."""
         return self.method if self.variant is None else f"{self.method} @ {self.variant}"
 
+    @property
+    def what(self) -> str:
+        """How progress lines and the failure summary name the run."""
+        return f"{self.label} on {self.dataset}, seed {self.seed}"
+
 
 @dataclass
 class Outcome:
@@ -257,7 +262,7 @@ def execute(runs: list[Run], source: str, jobs: int = 1, threads: int | None = N
         saved = json.loads(record.read_text()) if record.is_file() else {}
         if saved.get("key") == key:
             outcomes[i] = Outcome(run, saved["test"], saved.get("wall_s", 0.0))
-            progress.reused(f"{run.label} on {run.dataset}, seed {run.seed}")
+            progress.reused(run.what)
         else:
             pending.append((i, run, key))
 
@@ -272,7 +277,7 @@ def execute(runs: list[Run], source: str, jobs: int = 1, threads: int | None = N
 
     if jobs <= 1:
         for i, run, key in pending:
-            what = f"{run.label} on {run.dataset}, seed {run.seed}"
+            what = run.what
             progress.start(what)
             start = time.perf_counter()
             try:
@@ -294,7 +299,7 @@ def execute(runs: list[Run], source: str, jobs: int = 1, threads: int | None = N
         while todo or running:
             while todo and len(running) < jobs:  # keep exactly `jobs` in flight, so "running" is true
                 i, run, key = todo.pop(0)
-                what = f"{run.label} on {run.dataset}, seed {run.seed}"
+                what = run.what
                 progress.start(what)
                 running[pool.submit(_timed_run, run.args, run.tests, threads)] = (i, run, key, what, time.perf_counter())
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -332,7 +337,7 @@ def failure_summary(outcomes: list[Outcome]) -> str:
     if not failed:
         return f"all {len(outcomes)} runs finished"
     lines = [f"{len(failed)} of {len(outcomes)} runs failed (run the table again to retry them):"]
-    lines += [f"  {o.run.label} on {o.run.dataset}, seed {o.run.seed}: {o.error}" for o in failed]
+    lines += [f"  {o.run.what}: {o.error}" for o in failed]
     return "\n".join(lines)
 
 
