@@ -266,26 +266,26 @@ def execute(runs: list[Run], source: str, jobs: int = 1, threads: int | None = N
         else:
             pending.append((i, run, key))
 
-    def finished(i: int, run: Run, key: str, what: str, result: dict | None, wall: float, err: BaseException | None):
+    def finished(i: int, run: Run, key: str, result: dict | None, wall: float, err: BaseException | None):
         if err is not None:
-            log.error("%s failed: %s", what, _error_text(err))
-            outcomes[i] = Outcome(run, {}, wall, _error_text(err))
+            message = _error_text(err)
+            log.error("%s failed: %s", run.what, message)
+            outcomes[i] = Outcome(run, {}, wall, message)
         else:
             _save(run, key, result, wall)
             outcomes[i] = Outcome(run, result, wall)
-        progress.finish(wall, failed=err is not None, what=what)
+        progress.finish(wall, failed=err is not None, what=run.what)
 
     if jobs <= 1:
         for i, run, key in pending:
-            what = run.what
-            progress.start(what)
+            progress.start(run.what)
             start = time.perf_counter()
             try:
                 result, wall = _timed_run(run.args, run.tests, threads)
             except Exception as err:  # noqa: BLE001 - one failed run must not stop the table
-                finished(i, run, key, what, None, time.perf_counter() - start, err)
+                finished(i, run, key, None, time.perf_counter() - start, err)
             else:
-                finished(i, run, key, what, result, wall, None)
+                finished(i, run, key, result, wall, None)
         return outcomes  # type: ignore[return-value]
 
     import multiprocessing
@@ -299,18 +299,17 @@ def execute(runs: list[Run], source: str, jobs: int = 1, threads: int | None = N
         while todo or running:
             while todo and len(running) < jobs:  # keep exactly `jobs` in flight, so "running" is true
                 i, run, key = todo.pop(0)
-                what = run.what
-                progress.start(what)
-                running[pool.submit(_timed_run, run.args, run.tests, threads)] = (i, run, key, what, time.perf_counter())
+                progress.start(run.what)
+                running[pool.submit(_timed_run, run.args, run.tests, threads)] = (i, run, key, time.perf_counter())
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                i, run, key, what, start = running.pop(future)
+                i, run, key, start = running.pop(future)
                 try:
                     result, wall = future.result()
                 except Exception as err:  # noqa: BLE001 - as above, and a worker that died is one failed run
-                    finished(i, run, key, what, None, time.perf_counter() - start, err)
+                    finished(i, run, key, None, time.perf_counter() - start, err)
                 else:
-                    finished(i, run, key, what, result, wall, None)
+                    finished(i, run, key, result, wall, None)
     return outcomes  # type: ignore[return-value]
 
 
