@@ -19,13 +19,14 @@ def test_cost_table_counts_what_each_method_trains_and_costs(tmp_path, tiny_clip
         backbone=str(tiny_clip), cost={"batch": 4, "repeats": 2},
         extra_args=["--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--data.num_workers", "0",
                     "--data.shots", "2", "--trainer.enable_progress_bar", "false"],
-        published={"AAPE": {"trained parameters": 82000, "train min total (V100)": 41.92}},
+        published={"AAPE": {"parameters used at inference": 82000, "train min total (V100)": 41.92}},
     )  # fmt: skip
     table, _ = run_table(spec)
     rows = {r["method"]: r for r in csv.DictReader((tmp_path / "results" / "cost.csv").open())}
     assert rows["zero_shot"]["trained_parameters"] == "0" and rows["zero_shot"]["train_s_per_epoch"] == ""
     # CoOp trains its 4 context vectors of the text tower's token width (64 in the tiny CLIP)
-    assert rows["coop"]["trained_parameters"] == str(4 * 64)
+    assert rows["coop"]["trained_parameters"] == rows["coop"]["inference_parameters"] == str(4 * 64)
+    assert rows["zero_shot"]["inference_parameters"] == "0"
     assert float(rows["coop"]["train_s_per_epoch"]) > 0
     # FLOPs come from PyTorch's counter: zero-shot's class features are cached, CoOp runs the text tower
     # with its learned context at every forward, on top of the same image encoder
@@ -33,5 +34,31 @@ def test_cost_table_counts_what_each_method_trains_and_costs(tmp_path, tiny_clip
     assert 0 < zs < coop
     assert all(len(r["batch_seconds"].split()) == 2 for r in rows.values())  # both timed in each turn
     assert "| zero_shot | **0** |" in table
-    assert "| AAPE (published, ViT-B/16) | 82,000 | — | — | — | 41.92 |" in table
+    assert "| method | trained parameters | parameters used at inference | GFLOPs / image |" in table
+    assert "| AAPE (published, ViT-B/16) | — | 82,000 | — | — | — | 41.92 |" in table
     assert (tmp_path / "results" / "cost.md").read_text().strip() == table.strip()
+
+
+def test_aape_uses_h_and_g_at_inference_not_the_aggregator(tiny_clip, cache_dir):
+    """The paper's 82k counts what AAPE keeps at inference (h and g); the aggregator trains but is not used."""
+    import torch
+
+    from aape_lightning.experiments.cost import inference_parameters, trained_parameters
+    from aape_lightning.heads import AAPEHead, ZeroShotHead
+    from aape_lightning.tasks.classification import ClassificationTask
+
+    def count(module):
+        return sum(p.numel() for p in module.parameters())
+
+    task = ClassificationTask(backbone=str(tiny_clip), head=AAPEHead, cache_dir=str(cache_dir))
+    task.head.set_classes("all", ["red square", "green circle", "sea lion"], "a photo of a {}.")
+    res = task.backbone.image_resolution
+    images = torch.randn(2, 3, res, res, generator=torch.Generator().manual_seed(0))
+    head = task.head
+    assert count(head.core.aggregator) > 0
+    assert trained_parameters(task) == count(head.core.aggregator) + count(head.core.generator) + count(head.concat)
+    assert inference_parameters(task.train(), images, "all") == count(head.core.generator) + count(head.concat)
+    assert task.training  # the mode it was called in is restored
+    zero_shot = ClassificationTask(backbone=str(tiny_clip), head=ZeroShotHead, cache_dir=str(cache_dir))
+    zero_shot.head.set_classes("all", ["red square"], "a photo of a {}.")
+    assert inference_parameters(zero_shot, images, "all") == 0

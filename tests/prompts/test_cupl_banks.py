@@ -74,7 +74,7 @@ def test_shipped_mapping_by_folder_name_and_never_over_an_exact_key(tmp_path):
     # CoOp folder name of Caltech101; the bank spells 'face' itself, so the shipped entry stays out
     out = resolve_prompts(bank, ["face", "car side"], dataset="caltech-101")
     assert out == [["A made-up sentence about face."], ["A made-up sentence about side of a car."]]
-    assert shipped_mapping_path("EuroSAT") is None and shipped_mapping_path("not a dataset") is None
+    assert shipped_mapping_path("OxfordPets") is None and shipped_mapping_path("not a dataset") is None
 
 
 def test_user_mapping_wins_over_the_shipped_one(tmp_path):

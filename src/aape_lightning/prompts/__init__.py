@@ -1,4 +1,5 @@
-"""Natural-language prompts: CuPL prompt banks (fetching, reading, matching to classes) and their generation by an LLM.
+"""Natural-language prompts: CuPL and descriptor banks (fetching, reading, formats, matching to classes) and their
+generation by an LLM.
 
 Light to import: language models and sentence encoders load only when used.
 """
@@ -9,8 +10,9 @@ from aape_lightning.prompts.bank import pad_prompt_embeddings, read_prompt_file
 from aape_lightning.prompts.cleaning import clean_answer, clean_answers
 from aape_lightning.prompts.cli import prompts_main
 from aape_lightning.prompts.fetch import CUPL_BANKS, DownloadError, fetch_banks
+from aape_lightning.prompts.formats import NAMED_FORMATS, check_prompt_format, prompt_formatter
 from aape_lightning.prompts.generate import generate_bank, read_class_list
-from aape_lightning.prompts.mapping import read_mapping_file, shipped_mapping_path
+from aape_lightning.prompts.mapping import read_mapping_file, shipped_mapping_path, shipped_mapping_paths
 from aape_lightning.prompts.matching import PromptMatch, match_prompts
 from aape_lightning.prompts.questions import DEFAULT_QUESTIONS, read_questions_file, render_question
 from aape_lightning.prompts.report import log_report, write_report
@@ -19,6 +21,7 @@ from aape_lightning.prompts.resolve import match_prompt_file, resolve_prompts
 __all__ = [
     "CUPL_BANKS",
     "DEFAULT_QUESTIONS",
+    "NAMED_FORMATS",
     "Backend",
     "DownloadError",
     "GenerationError",
@@ -27,6 +30,7 @@ __all__ = [
     "PromptMatch",
     "SentenceEncoderUnavailable",
     "TransformersBackend",
+    "check_prompt_format",
     "clean_answer",
     "clean_answers",
     "fetch_banks",
@@ -35,6 +39,7 @@ __all__ = [
     "match_prompt_file",
     "match_prompts",
     "pad_prompt_embeddings",
+    "prompt_formatter",
     "prompts_main",
     "read_class_list",
     "read_mapping_file",
@@ -43,5 +48,6 @@ __all__ = [
     "render_question",
     "resolve_prompts",
     "shipped_mapping_path",
+    "shipped_mapping_paths",
     "write_report",
 ]

@@ -1,8 +1,10 @@
 """Mapping files: an explicit ``{"dataset class": "bank key"}`` that settles what loose matching cannot.
 
 A class is named by its name or, where names repeat (ImageNet's two "missile"s), by its index in
-the dataset's class list as ``"#744"``. The package ships mappings for CuPL's published banks and
-CoOp's class names (``mappings/cupl_<Dataset>.json``), applied when the dataset is known.
+the dataset's class list as ``"#744"``. The package ships mappings from published banks' keys to
+CoOp's class names, one file per bank family and dataset (``mappings/<family>_<Dataset>.json``:
+``cupl_`` for CuPL's banks, ``descriptors_`` for classify_by_description's descriptor files),
+applied when the dataset is known: the one whose entries fit the bank best.
 """
 
 from __future__ import annotations
@@ -39,19 +41,40 @@ def read_mapping_file(path: str | Path) -> dict[str, str]:
     return data
 
 
-def shipped_mapping_path(dataset: str | None) -> Path | None:
-    """The shipped mapping from CuPL's bank keys to ``dataset``'s CoOp class names, if there is one."""
+# Datasets with ImageNet's 1000 classes in ImageNet's order use ImageNet's mappings ("#index" entries
+# included); ImageNet-A and -R are 200-class subsets with other indexes and have their own.
+_SAME_CLASSES = {"ImageNetV2": "ImageNet", "ImageNetSketch": "ImageNet"}
+
+
+def shipped_mapping_paths(dataset: str | None) -> list[Path]:
+    """Every shipped mapping for ``dataset``'s CoOp class names (one per bank family), sorted by name."""
     if not dataset:
-        return None
+        return []
     from aape_lightning.data.classification.catalog import catalog_entry  # lazy: data imports prompts
     from aape_lightning.errors import DataError
 
     try:
         name = catalog_entry(dataset).name
     except DataError:
-        return None
-    path = Path(str(resources.files("aape_lightning.prompts") / "mappings" / f"cupl_{name}.json"))
-    return path if path.is_file() else None
+        return []
+    name = _SAME_CLASSES.get(name, name)
+    folder = Path(str(resources.files("aape_lightning.prompts") / "mappings"))
+    return sorted(folder.glob(f"*_{name}.json"))
+
+
+def fitting_entries(mapping: Mapping[str, str], bank: Mapping[str, Any]) -> dict[str, str]:
+    """The entries of a shipped mapping that apply to ``bank``: the key is the bank's, the class name is not."""
+    return {c: k for c, k in mapping.items() if k in bank and c not in bank}
+
+
+def shipped_mapping_path(dataset: str | None, bank: Mapping[str, Any] | None = None) -> Path | None:
+    """The shipped mapping for ``dataset`` whose entries fit ``bank`` best (ties: the first by name,
+    ``cupl_`` before ``descriptors_``); without a bank, the first. None when the dataset has none."""
+    paths = shipped_mapping_paths(dataset)
+    if not paths or bank is None:
+        return paths[0] if paths else None
+    fits = [len(fitting_entries(read_mapping_file(p), bank)) for p in paths]
+    return paths[fits.index(max(fits))]
 
 
 def resolve_mapping(

@@ -4,8 +4,8 @@ Prompt banks and datasets spell class names differently ("Yorkshire_terrier", "2
 Hummer SUV", "apartment_building/outdoor"). Matching tries, per class and in this order:
 
 1. ``mapping``: an explicit ``{"dataset class name" or "#index": "bank key"}`` file; it wins over
-   everything; then the shipped mapping for a known dataset (CuPL's keys -> CoOp's names), for
-   the classes the bank does not spell exactly;
+   everything; then the shipped mapping for a known dataset (a published bank's keys -> CoOp's
+   names), for the classes the bank does not spell exactly;
 2. ``exact``: the class name is a bank key;
 3. ``normalised``: equal after lower-casing, ``_``/``-`` to spaces, ``/`` inside a word dropped;
 4. ``word-order``: equal as sorted word multisets ("AM General Hummer SUV 2000");
@@ -16,9 +16,12 @@ The first step that finds anything decides; finding two different bank keys is a
 classes with different names never share a bank key (ImageNet's dog "Cardigan" must not get the
 sweater "cardigan"'s prompts); classes with identical names (ImageNet's two "missile"s) may, and the
 report says so. Exact repeated sentences of a key are dropped (counted), optionally near-duplicates
-too. A class still unmatched, or matched to an empty prompt list, gets the fallback template when
+too; then the prompt format (see ``formats``) turns each entry into the sentence CLIP reads. A class still unmatched, or matched to an empty prompt list, gets the fallback template when
 one is given (with a warning); otherwise it is an error listing every such class, unmatched ones
-with the closest bank keys (keys no class uses first). Suggestions are never applied.
+with the closest bank keys (keys no class uses first), scored on each key's name and on its
+first prompts, so a synonym's description can find it ("newt" -> "eft", "a small, brightly colored
+salamander"). Suggestions are never applied. The report also lists classes whose prompt lists are
+identical or mostly shared, and how many prompts name their class (see ``specificity``).
 
 Problems are collected, not raised, so the report can be written first; ``PromptMatch.select``
 raises for the classes a caller needs. The sentence encoder (see ``sentence_encoder``) loads only
@@ -34,10 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from aape_lightning.errors import PromptBankError
+from aape_lightning.prompts.formats import AS_WRITTEN, prompt_formatter
 from aape_lightning.prompts.keys import LEVELS
-from aape_lightning.prompts.mapping import resolve_mapping
+from aape_lightning.prompts.mapping import fitting_entries, resolve_mapping
 from aape_lightning.prompts.report import build_report
 from aape_lightning.prompts.sentence_encoder import drop_near_duplicates, suggest_keys
+from aape_lightning.prompts.specificity import prompts_naming_class, shared_prompt_lists
 
 _FIXES = (
     'map names with a JSON file {"dataset class name" or "#index": "bank key"} (data.prompt_mapping), '
@@ -121,16 +126,18 @@ def match_prompts(
     shipped_mapping: Mapping[str, str] | None = None,
     shipped_source: str = "<shipped mapping>",
     keep_repeats: bool = False,
+    prompt_format: str = AS_WRITTEN,
 ) -> PromptMatch:
-    """Match ``bank`` to ``classnames`` (see the module docstring); raises only for a bad mapping.
+    """Match ``bank`` to ``classnames`` (see the module docstring); raises only for a bad mapping or format.
 
     Problems (ambiguous or shared keys, empty lists, unmatched classes) are in the returned
     ``PromptMatch`` and its report; ``select`` or ``raise_if_unmatched`` turns them into the error.
     """
+    formatter = prompt_formatter(prompt_format)
     chosen, unused_mapping = resolve_mapping(mapping or {}, classnames, bank, mapping_source, source)
     via = {i: "user" for i in chosen}
     if shipped_mapping:
-        fits = {c: k for c, k in shipped_mapping.items() if k in bank and c not in bank}
+        fits = fitting_entries(shipped_mapping, bank)
         shipped, _ = resolve_mapping(fits, classnames, bank, shipped_source, source, skip=list(chosen))
         chosen.update(shipped)
         via.update({i: f"shipped ({Path(shipped_source).name})" for i in shipped})
@@ -145,7 +152,9 @@ def match_prompts(
     suggestions_by = (
         _add_suggestions(bank, rows, unmatched, num_suggestions, encoder, empty_keys) if unmatched else "none"
     )
-    prompts = _assemble(rows, per_key, fallback_template)
+    identical, mostly = shared_prompt_lists(rows, per_key)
+    prompts = _assemble(rows, per_key, fallback_template, formatter)
+    named, total = prompts_naming_class(rows, prompts)
     report = build_report(
         rows,
         bank,
@@ -161,6 +170,10 @@ def match_prompts(
         shared_keys=shared,
         empty_keys=[k for k in bank if _clean(bank[k]) == []],
         keep_repeats=keep_repeats,
+        prompt_format=prompt_format,
+        identical_lists=identical,
+        mostly_shared_lists=mostly,
+        naming=(named, total),
     )
     covered = fallback_template is not None
     return PromptMatch(
@@ -306,7 +319,8 @@ def _add_suggestions(
     """Put the closest bank keys into each unmatched row, keys no class uses first; returns how they were scored."""
     taken = {row["key"] for row in rows if row["key"] is not None}
     keys = [key for key in bank if key not in empty_keys]
-    found, scored_by = suggest_keys([rows[i]["name"] for i in unmatched], keys, k, encoder, taken)
+    described = {key: _clean(bank[key]) for key in keys}
+    found, scored_by = suggest_keys([rows[i]["name"] for i in unmatched], keys, k, encoder, taken, described)
     for i in unmatched:
         rows[i]["suggestions"] = [
             {"key": key, "score": score, **({"used": True} if key in taken else {})} for key, score in found[rows[i]["name"]]
@@ -315,13 +329,14 @@ def _add_suggestions(
 
 
 def _assemble(
-    rows: list[dict[str, Any]], per_key: Mapping[str, list[str]], fallback_template: str | None
+    rows: list[dict[str, Any]], per_key: Mapping[str, list[str]], fallback_template: str | None, formatter
 ) -> list[list[str]]:
-    """Prompts per class by index: its key's prompts, else the template (method becomes fallback), else []."""
+    """Prompts per class by index: its key's prompts in the format, else the template (method becomes
+    fallback), else []."""
     prompts: list[list[str]] = []
     for row in rows:
         if row["key"] in per_key:
-            prompts.append(list(per_key[row["key"]]))
+            prompts.append(formatter(per_key[row["key"]], row["name"]))
         elif fallback_template is not None and row["method"] != "ambiguous":
             row["fallback_reason"] = "no bank key" if row["key"] is None else f"bank key {row['key']!r} is empty"
             row["method"] = "template-fallback"

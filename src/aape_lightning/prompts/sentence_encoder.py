@@ -10,7 +10,7 @@ import difflib
 import functools
 import hashlib
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from aape_lightning.errors import PromptBankError, SentenceEncoderUnavailable
@@ -96,13 +96,16 @@ def suggest_keys(
     k: int = 3,
     model: str | Path | None = None,
     taken: Collection[str] = (),
+    descriptions: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[dict[str, list[tuple[str, float]]], str]:
     """The ``k`` bank keys closest to each name, with scores, and how they were scored.
 
     Keys in ``taken`` (already another class's) rank after every free key, since a class should
     rarely share one. Embedding cosine similarity of the names (underscores read as spaces) when
-    sentence-transformers loads; otherwise difflib's string ratio, so a missing package never
-    hides the real error.
+    sentence-transformers loads; with ``descriptions`` (a key's prompts) a key scores the better
+    of its name and ``"<key>: <first prompts>"``, so a synonym is found by what it describes
+    ("newt" -> "eft: a small, brightly colored salamander, ..."). Otherwise difflib's string
+    ratio of the names, so a missing package never hides the real error.
     """
     names, keys = list(dict.fromkeys(names)), list(keys)
     if not names or not keys or k <= 0:
@@ -123,8 +126,20 @@ def suggest_keys(
         }
         return out, "difflib string ratio"
     sims = emb[: len(names)] @ emb[len(names) :].T  # (names, keys)
+    if descriptions:
+        texts = [_described(key, descriptions.get(key, ())) for key in keys]
+        sims = sims.maximum(emb[: len(names)] @ _embed(texts, model).T)  # (names, keys)
     out = {n: best([(key, round(float(s), 3)) for key, s in zip(keys, sims[i].tolist())]) for i, n in enumerate(names)}
     return out, "sentence-transformers cosine"
+
+
+DESCRIPTION_PROMPTS = 8
+"""How many of a key's first prompts describe it for suggestions (MiniLM reads 256 word pieces at most)."""
+
+
+def _described(key: str, prompts: Sequence[str]) -> str:
+    """``"<key>: <first prompts, comma-joined>"``, the text a key's description is embedded as."""
+    return f"{normalise_name(key)}: " + ", ".join(prompts[:DESCRIPTION_PROMPTS])
 
 
 def drop_near_duplicates(

@@ -75,6 +75,68 @@ def test_word_init_gives_one_vector_per_word_as_coop_counts(backbone):
     assert torch.equal(coop.context.ctx.detach().cpu(), first.cpu())
 
 
+def coop_reference_prompt(backbone, words, name, ctx, position="end"):
+    """CoOp's prompt (trainers/coop.py, PromptLearner), written out as facts, for one class.
+
+    CoOp tokenizes ``f"{ctx_init} {name}."``, takes n_ctx = the number of space-separated words,
+    keeps row 0 (SOS) as prefix and rows ``1 + n_ctx:`` as suffix, so the BPE pieces of the init
+    words past the first n_ctx tokens stay in the suffix as fixed embeddings. "end": prefix, ctx,
+    suffix; "front": prefix, suffix[:name_len], ctx, suffix[name_len:] with name_len the name's
+    token count; EOT is found in the tokenized prompt. Returns ``(1, d)``.
+    """
+    from aape_lightning.backbones.clip_loader import clip
+
+    n = ctx.shape[0]
+    tokens = backbone.tokenize([f"{words} {name}."])  # (1, L)
+    emb = backbone.embed_tokens(tokens)  # (1, L, w)
+    prefix, suffix = emb[:, :1], emb[:, 1 + n :]
+    ctx = ctx[None].to(emb.device)  # (1, n, w)
+    if position == "end":
+        full = torch.cat([prefix, ctx, suffix], dim=1)
+    else:
+        name_len = len(clip.clip._tokenizer.encode(name))
+        full = torch.cat([prefix, suffix[:, :name_len], ctx, suffix[:, name_len:]], dim=1)
+    return backbone.encode_embeddings(full, tokens)
+
+
+@pytest.mark.parametrize("position", ["end", "front"])
+def test_word_init_with_a_split_word_keeps_coops_leftover_tokens(backbone, feats, position):
+    """ "a photo of a sattelitephoto" is 5 words and more tokens: CoOp learns 5, keeps the rest as tokens."""
+    from aape_lightning.backbones.clip_loader import clip
+
+    words = "a photo of a sattelitephoto"
+    assert len(clip.clip._tokenizer.encode(words)) > len(words.split())
+    coop = ready(CoOpHead(backbone, ContextOptions(ctx_init=words, class_token_position=position)))
+    assert coop.context.n_ctx == 5
+    if position == "end":  # at init CoOp's prompt is the plain text "<words> <class>."
+        expected = text_logits(backbone, feats, [f"{words} {c}." for c in CLASSES])
+        assert torch.allclose(coop(feats, "all").logits, expected, atol=1e-4)
+    with torch.no_grad():
+        coop.context.ctx += torch.randn_like(coop.context.ctx) * 0.3  # a trained context, not the words
+    reference = torch.cat([coop_reference_prompt(backbone, words, c, coop.context.ctx.detach(), position)
+                           for c in CLASSES])  # (K, d)
+    expected = backbone.logit_scale * feats @ reference.t()
+    assert torch.allclose(coop(feats, "all").logits, expected, atol=1e-5)
+    dropped = ready(CoOpHead(backbone, ContextOptions(ctx_init=words, class_token_position=position,
+                                                      init_leftover="drop")))
+    dropped.context.ctx.data.copy_(coop.context.ctx.data)
+    assert not torch.allclose(dropped(feats, "all").logits, expected, atol=1e-3)  # the option really differs
+    same = ready(CoOpHead(backbone, ContextOptions(ctx_init="a photo of a", init_leftover="drop")))
+    assert torch.allclose(same(feats, "all").logits, ready(CoOpHead(backbone, ContextOptions(
+        ctx_init="a photo of a")))(feats, "all").logits)  # no split word: keep and drop agree
+
+
+def test_random_context_same_seed_same_values_as_coop(backbone):
+    """CoOp draws ``nn.init.normal_(torch.empty(n_cls, n_ctx, dim), std=0.02)`` for CSC (``(n_ctx, dim)``
+    unified), once, with nothing drawn before it; the same seed gives the same context here."""
+    for class_specific, shape in ((True, (len(CLASSES), 8, backbone.token_width)), (False, (8, backbone.token_width))):
+        torch.manual_seed(3)
+        reference = torch.nn.init.normal_(torch.empty(*shape), std=0.02)
+        torch.manual_seed(3)
+        head = ready(CoOpHead(backbone, ContextOptions(n_ctx=8, class_specific=class_specific)))
+        assert torch.equal(head.context.context("all").detach().cpu(), reference), class_specific
+
+
 def test_cocoop_with_zero_meta_net_equals_coop(backbone, feats):
     torch.manual_seed(0)
     cocoop = ready(CoCoOpHead(backbone, ContextOptions(n_ctx=4, ctx_init=None)))

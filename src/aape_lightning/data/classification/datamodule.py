@@ -24,6 +24,7 @@ from aape_lightning.data.classification.readers import DatasetReader
 from aape_lightning.data.classification.records import DatasetSplits, LabelledImage
 from aape_lightning.data.image_datamodule import ImageDataModule
 from aape_lightning.errors import DataError
+from aape_lightning.prompts.formats import AS_WRITTEN, check_prompt_format
 from aape_lightning.prompts.resolve import match_prompt_file
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,10 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         prompt_report: write how each class (of every class set) was matched to this JSON file.
         prompt_keep_repeats: keep a class's exact repeated sentences (CuPL's files have many),
             which weights them more in the class mean; default drops them (counted in the report).
+        prompt_format: how the file's entries become prompts: "as-written" (CuPL's sentences),
+            "classify_by_description" (descriptor files: "<class>, which has <descriptor>" and
+            its variants, as that paper's code loads them), or a template with {descriptor} and
+            optionally {class}, e.g. "{class}, which has {descriptor}." (docs/prompt-banks.md).
         prompts_per_class: keep at most this many reference prompts per class, drawn with ``seed``
             (the scaling study's prompt budget); None keeps all.
         val_shots: validation images per class; default ``min(shots, 4)`` as CoOp.
@@ -87,6 +92,7 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         prompt_dedup_threshold: float | None = None,
         prompt_report: str | None = None,
         prompt_keep_repeats: bool = False,
+        prompt_format: str = AS_WRITTEN,
         prompts_per_class: int | None = None,
         val_shots: int | None = None,
         batch_size: int = 32,
@@ -110,6 +116,7 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         self.prompts, self.prompt_fallback = prompts, prompt_fallback
         self.prompt_mapping, self.prompt_dedup_threshold = prompt_mapping, prompt_dedup_threshold
         self.prompt_report, self.prompt_keep_repeats = prompt_report, prompt_keep_repeats
+        self.prompt_format = check_prompt_format(prompt_format)
         self._prompt_match = None  # every class's prompts, matched once (see prompts_for)
         if prompts_per_class is not None and prompts_per_class < 1:
             raise DataError(f"data.prompts_per_class={prompts_per_class}: give a count >= 1, or null to keep every prompt")
@@ -152,7 +159,7 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
             self._prompt_match = match_prompt_file(
                 path, self.splits.classnames, self.prompt_mapping, fallback, self.prompt_dedup_threshold,
                 self.prompt_report, dataset=self.reader.name if self.reader is not None else None,
-                keep_repeats=self.prompt_keep_repeats,
+                keep_repeats=self.prompt_keep_repeats, prompt_format=self.prompt_format,
             )
         prompts = self._prompt_match.select(self.class_labels[class_set])
         if self.prompts_per_class is None:
