@@ -53,8 +53,9 @@ def render(markdown: str, rows: list[str], columns: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update(page: str, root: Path = ROOT) -> str:
-    """The page with every table block regenerated from its results file."""
+def update(page: str, root: Path | None = None) -> str:
+    """The page with every table block regenerated from its results file (paths relative to ``root``)."""
+    root = root or ROOT
 
     def fill(match: re.Match) -> str:
         source = (root / match.group(2)).read_text()
