@@ -88,6 +88,8 @@ class ImageDataModule(L.LightningDataModule):
         if not self.predict_dir:
             raise DataError("predict needs a folder of images: pass --data.predict_dir <folder>")
         folder = Path(self.predict_dir).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise DataError(f"predict_dir {folder} is a file, not a folder; pass the folder that holds the images")
         if not folder.is_dir():
             raise DataError(f"predict_dir {folder} does not exist; pass a folder of images")
         paths = find_images(folder)

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
 from aape_lightning.data.classification.protocols import base_new_labels
+from aape_lightning.data.image_decode import open_rgb
 from aape_lightning.demo.datasets import DEMO_DATASETS, PROMPT_NOISE, class_spec, ensure_demo_dataset
 from aape_lightning.demo.pretrain import normalise_images
 from aape_lightning.demo.world import CONCEPTS, spec_phrase
@@ -63,7 +64,7 @@ def read_test_set(backbone: FrozenCLIP, folder: str | Path, split: str = "test")
     manifest = json.loads((folder / "manifest.json").read_text())
     samples = json.loads((folder / f"split_zhou_{manifest['name']}.json").read_text())[split]
     res = backbone.image_resolution
-    images = [Image.open(folder / "images" / s[0]).convert("RGB").resize((res, res), Image.BICUBIC) for s in samples]
+    images = [open_rgb(folder / "images" / s[0]).resize((res, res), Image.BICUBIC) for s in samples]
     pixels = torch.from_numpy(np.stack([np.asarray(im) for im in images])).permute(0, 3, 1, 2)  # (N, 3, R, R)
     feats = torch.cat([backbone.encode_image(normalise_images(b).to(backbone.device)) for b in pixels.split(256)])
     return DemoTestSet(

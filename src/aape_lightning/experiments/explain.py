@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from aape_lightning.data.image_decode import open_rgb
 from aape_lightning.errors import CheckpointMismatchError, DataError
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def explain_main(argv: list[str] | None = None) -> int:
         task.head.set_classes(name, names, task.hparams["template"])
     records = []
     for path in image_files(args.images):
-        image = Image.open(path).convert("RGB")
+        image = open_rgb(path)
         pixels = transform(image).to(backbone.device)  # (3, R, R)
         classname = folder_class(path, list(bank))
         how = "its folder"
