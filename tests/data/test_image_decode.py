@@ -83,7 +83,7 @@ def test_bilevel_reads_as_black_and_white(tmp_path):
 
 
 def _sideways_photo(path: Path) -> None:
-    """A 4x2 picture stored left red / right blue, with EXIF orientation 6 (the viewer turns it 90 degrees clockwise)."""
+    """A 4x2 picture stored left red / right blue, with EXIF orientation 6 (a viewer turns it 90 degrees clockwise)."""
     im = Image.new("RGB", (4, 2), (255, 0, 0))
     im.paste((0, 0, 255), (2, 0, 4, 2))
     exif = Image.Exif()

@@ -200,8 +200,10 @@ class ClassificationTask(FrozenBackboneTask):
     def on_predict_start(self) -> None:
         chosen = self._predict_sets()
         names = sum(len(self.hparams["class_sets"][name]) for name in chosen)
-        how = "" if self.hparams.get("predict_class_set") else " (every class known, one softmax; --model.predict_class_set picks one set)"
-        log.info("predicting among %d classes of class set%s %s%s", names, "s" * (len(chosen) > 1), ", ".join(chosen), how)
+        how = "" if self.hparams.get("predict_class_set") else (
+            " (every class known, one softmax; --model.predict_class_set picks one set)")
+        log.info("predicting among %d classes of class set%s %s%s", names, "s" * (len(chosen) > 1), ", ".join(chosen),
+                 how)
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         if "image" not in batch:
