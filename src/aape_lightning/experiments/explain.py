@@ -24,6 +24,7 @@ from PIL import Image
 
 from aape_lightning.data.image_decode import open_rgb
 from aape_lightning.errors import CheckpointMismatchError, DataError
+from aape_lightning.prompts.keys import nfc
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
@@ -74,8 +75,8 @@ def image_files(path: Path) -> list[Path]:
 
 def folder_class(path: Path, classes: list[str]) -> str | None:
     """The class named by the image's folder (case, spaces and underscores ignored), if any."""
-    key = path.parent.name.replace("_", " ").lower()
-    return next((c for c in classes if c.replace("_", " ").lower() == key), None)
+    key = nfc(path.parent.name).replace("_", " ").lower()
+    return next((c for c in classes if nfc(c).replace("_", " ").lower() == key), None)
 
 
 @torch.no_grad()

@@ -19,6 +19,7 @@ from aape_lightning.heads.classification import AAPEHead, ClassificationHead
 from aape_lightning.metrics.harmonic_mean import harmonic_mean
 from aape_lightning.prompts.bank import pad_prompt_embeddings
 from aape_lightning.prompts.generate import read_class_list
+from aape_lightning.prompts.keys import nfc
 from aape_lightning.tasks.base import FrozenBackboneTask
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ class ClassificationTask(FrozenBackboneTask):
         data_sets = dict(data.class_sets) if data is not None else {}
         stored = self.hparams.get("class_sets")
         if stored:
-            stored = {name: read_class_list(names) if isinstance(names, str) else names for name, names in stored.items()}
+            stored = {name: read_class_list(names) if isinstance(names, str) else [nfc(n) for n in names]
+                      for name, names in stored.items()}
         if stored and data_sets:
             for name in [n for n in stored if n in data_sets]:
                 if stored[name] != data_sets[name]:
@@ -138,7 +140,7 @@ class ClassificationTask(FrozenBackboneTask):
         trained = (checkpoint.get("hyper_parameters") or {}).get("class_sets") or {}
         current = self.hparams.get("class_sets") or {}
         for name in set(trained) & set(current):
-            if trained[name] != current[name]:
+            if [nfc(n) for n in trained[name]] != [nfc(n) for n in current[name]]:
                 raise CheckpointMismatchError(
                     f"checkpoint was trained with class set {name!r} = {trained[name][:8]}... but the data has "
                     f"{current[name][:8]}...; use the dataset and protocol it was trained on"
