@@ -56,7 +56,7 @@ def test_nfc_split_file_names_meet_an_nfd_bank_key(tmp_path):
 
 def test_a_bank_spelling_one_key_both_ways_repeats_it(tmp_path):
     path = tmp_path / "bank.json"
-    path.write_text('{"%s": ["a"], "%s": ["b"]}' % (NFC, NFD), encoding="utf-8")
+    path.write_text(f'{{"{NFC}": ["a"], "{NFD}": ["b"]}}', encoding="utf-8")
     with pytest.raises(PromptBankError, match="appears twice"):
         resolve_prompts(path, [NFC])
 
