@@ -179,7 +179,7 @@ def _is_current(folder: Path, manifest: dict) -> bool:
     if not path.is_file():
         return False
     try:
-        return json.loads(path.read_text()) == manifest  # generator version, seed, sizes, class list
+        return json.loads(path.read_text(encoding="utf-8")) == manifest  # generator version, seed, sizes, class list
     except (ValueError, OSError):  # a damaged manifest: the folder is ours but not current
         return False
 
@@ -256,7 +256,7 @@ def _write_unlocked(folder: Path, manifest: dict, write) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         write(tmp)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         try:
             os.replace(tmp, folder)
         except OSError as err:
@@ -310,9 +310,9 @@ def ensure_demo_dataset(
                     rel = f"{_folder_name(classname)}/{part}_{i:04d}.png"
                     render(scene, image_size).save(tmp / "images" / rel)
                     split[part].append([rel, label, classname])
-        (tmp / f"split_zhou_{name}.json").write_text(json.dumps(split))
-        (tmp / "classnames.txt").write_text("\n".join(ds.classnames) + "\n")
-        (tmp / "prompts.json").write_text(json.dumps(prompt_bank(ds, seed, noise), indent=1))
+        (tmp / f"split_zhou_{name}.json").write_text(json.dumps(split), encoding="utf-8")
+        (tmp / "classnames.txt").write_text("\n".join(ds.classnames) + "\n", encoding="utf-8")
+        (tmp / "prompts.json").write_text(json.dumps(prompt_bank(ds, seed, noise), indent=1), encoding="utf-8")
 
     return _write_atomically(Path(root) / name, manifest, write)
 
@@ -359,8 +359,8 @@ def ensure_demo_captions(
                 render(scene, image_size).save(tmp / "images" / rel)
                 caps.append({"image": rel, "split": part, "captions": captions(scene, rng, 5)})
                 qa += [{"image": rel, "split": part, "question": q, "answers": a} for q, a in questions(scene, rng, 3)]
-        (tmp / "captions.json").write_text(json.dumps(caps, indent=0))
-        (tmp / "qa.json").write_text(json.dumps(qa, indent=0))
+        (tmp / "captions.json").write_text(json.dumps(caps, indent=0), encoding="utf-8")
+        (tmp / "qa.json").write_text(json.dumps(qa, indent=0), encoding="utf-8")
 
     return _write_atomically(Path(root) / name, manifest, write)
 

@@ -61,8 +61,8 @@ class DemoTestSet:
 def read_test_set(backbone: FrozenCLIP, folder: str | Path, split: str = "test") -> DemoTestSet:
     """Encode a demo dataset's ``split`` images with ``backbone`` (resized to its resolution)."""
     folder = Path(folder)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    samples = json.loads((folder / f"split_zhou_{manifest['name']}.json").read_text())[split]
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    samples = json.loads((folder / f"split_zhou_{manifest['name']}.json").read_text(encoding="utf-8"))[split]
     res = backbone.image_resolution
     images = [open_rgb(folder / "images" / s[0]).resize((res, res), Image.BICUBIC) for s in samples]
     pixels = torch.from_numpy(np.stack([np.asarray(im) for im in images])).permute(0, 3, 1, 2)  # (N, 3, R, R)
@@ -73,7 +73,7 @@ def read_test_set(backbone: FrozenCLIP, folder: str | Path, split: str = "test")
         labels=torch.tensor([label for _, label, _ in samples]),  # (N,)
         classnames=manifest["classnames"],
         template=manifest["template"],
-        prompts=json.loads((folder / "prompts.json").read_text()),
+        prompts=json.loads((folder / "prompts.json").read_text(encoding="utf-8")),
     )
 
 

@@ -108,7 +108,7 @@ def check(
         report.problems.append(str(err))
         if split_path is not None and split_path.is_file():
             try:
-                raw = json.loads(split_path.read_text())
+                raw = json.loads(split_path.read_text(encoding="utf-8"))
                 paths = _raw_paths(raw, reader.image_path)
                 report.classes = len({e[1] for s in ("train", "val", "test") for e in raw.get(s, [])})
             except (ValueError, TypeError, KeyError, IndexError):
