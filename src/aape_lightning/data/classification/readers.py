@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 from pathlib import Path
 
 from aape_lightning.data.classification.few_shot_cache import is_few_shot_folder
 from aape_lightning.data.classification.records import DatasetSplits, LabelledImage
-from aape_lightning.data.image_files import find_images
+from aape_lightning.data.image_files import check_link, find_images
 from aape_lightning.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class CoOpSplitReader(DatasetReader):
         self._require_root()
         path = self._split_path()
         try:
-            raw = json.loads(path.read_text())
+            raw = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise DataError(f"{path}: not valid JSON ({err})") from err
         except UnicodeDecodeError as err:
@@ -163,7 +164,7 @@ class ImageFolderReader(DatasetReader):
     Custom data needs no code: class names are the folder names with underscores read as
     spaces. Without split folders, each class is split by ``val_fraction`` / ``test_fraction``
     with ``seed``. A ``split_fewshot`` folder of few-shot files (written there by older
-    versions) is not a class.
+    versions) is not a class. Symlinks are followed inside ``root`` only (see ``image_files``).
 
     Args:
         root: the folder.
@@ -172,6 +173,8 @@ class ImageFolderReader(DatasetReader):
         val_fraction: share of each class for validation when there are no split folders.
         test_fraction: share of each class for test when there are no split folders.
         seed: the seed of that split.
+        allow_outside_root: read what symlinks under ``root`` point to outside it (default: such a
+            link is an error naming it); a link to a folder above itself is an error either way.
     """
 
     def __init__(
@@ -182,11 +185,19 @@ class ImageFolderReader(DatasetReader):
         val_fraction: float = 0.2,
         test_fraction: float = 0.3,
         seed: int = 1,
+        allow_outside_root: bool = False,
     ) -> None:
         super().__init__(root, template, prompts)
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
+        self.allow_outside_root = allow_outside_root
+
+    def _images(self, folder: Path) -> list[Path]:
+        return find_images(folder, self.root, self.allow_outside_root)
 
     def _classes(self, folder: Path) -> list[Path]:
+        real_root = Path(os.path.realpath(self.root))
+        for link in (p for p in folder.iterdir() if p.is_symlink()):
+            check_link(link, real_root, self.allow_outside_root)
         classes = sorted(p for p in folder.iterdir() if p.is_dir() and not is_few_shot_folder(p))
         if not classes:
             raise DataError(
@@ -206,7 +217,7 @@ class ImageFolderReader(DatasetReader):
                     LabelledImage(str(p), k, classnames[k])
                     for k, d in enumerate(class_dirs)
                     if (base / d.name).is_dir()
-                    for p in find_images(base / d.name)
+                    for p in self._images(base / d.name)
                 ]
             if not splits["val"]:
                 log.info("%s: no val folder; validating on the test split", self.root)
@@ -217,7 +228,7 @@ class ImageFolderReader(DatasetReader):
             rng = random.Random(self.seed)
             splits = {"train": [], "val": [], "test": []}
             for k, d in enumerate(class_dirs):
-                images = find_images(d)
+                images = self._images(d)
                 rng.shuffle(images)
                 n_val, n_test = round(len(images) * self.val_fraction), round(len(images) * self.test_fraction)
                 for split, chunk in (
