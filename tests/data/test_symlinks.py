@@ -78,3 +78,16 @@ def test_predict_dir_links_out_of_it_are_refused_with_the_fix(root):
     os.symlink(root.parent / "elsewhere", root / "cat" / "more")
     with pytest.raises(DataError, match=r"leads out of the data root .*pass the link's target as predict_dir"):
         ImageDataModule(predict_dir=str(root)).predict_dataloader()
+
+
+def test_a_split_row_leaving_the_image_folder_is_refused_unless_allowed(root):
+    import json
+
+    from aape_lightning.data.classification.readers import CoOpSplitReader
+
+    images(root / "images", n=1)
+    rows = [["0.png", 0, "cat"], ["../../elsewhere/private/0.png", 1, "secret"]]
+    (root / "split_zhou_X.json").write_text(json.dumps({"train": rows, "val": rows, "test": rows}), encoding="utf-8")
+    with pytest.raises(DataError, match=r'row 1 of "train" names .*elsewhere.*, outside .*allow_outside_root: true'):
+        CoOpSplitReader(str(root)).read()
+    assert CoOpSplitReader(str(root), allow_outside_root=True).read().classnames == ["cat", "secret"]

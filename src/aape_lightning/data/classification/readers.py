@@ -72,6 +72,8 @@ class CoOpSplitReader(DatasetReader):
         image_dir: the folder the split's relative paths start from.
         template: the class template.
         prompts: a CuPL-format prompt file (relative to ``root`` unless absolute).
+        allow_outside_root: accept split rows whose image path leaves ``image_dir`` (absolute, or
+            ``../``); by default such a row is an error naming it.
     """
 
     def __init__(
@@ -81,10 +83,12 @@ class CoOpSplitReader(DatasetReader):
         image_dir: str = "images",
         template: str = "a photo of a {}.",
         prompts: str | None = None,
+        allow_outside_root: bool = False,
     ) -> None:
         super().__init__(root, template, prompts)
         self.split_file = split_file
         self.image_dir = image_dir
+        self.allow_outside_root = allow_outside_root
 
     def _split_path(self) -> Path:
         if self.split_file:
@@ -125,6 +129,9 @@ class CoOpSplitReader(DatasetReader):
             items = []
             for i, row in enumerate(raw[split]):
                 relpath, label, raw_name = _split_row(path, split, i, row)
+                if not self.allow_outside_root and (os.path.isabs(relpath) or os.path.normpath(relpath).startswith("..")):
+                    raise DataError(f'{path}: row {i} of "{split}" names {relpath!r}, outside {self.root / self.image_dir}; '
+                                    "fix the row, or set allow_outside_root: true on the reader to read it")
                 classname = raw_name.replace("_", " ")  # CoOp's prompt learner does this before building prompts
                 if names.setdefault(label, classname) != classname:
                     raise DataError(
