@@ -201,10 +201,11 @@ def format_world(rows: list[dict]) -> str:
 
 def format_checkpoints(rows: list[dict]) -> str:
     """The checkpoint probe as a fixed-width table (new-class accuracies in %)."""
-    head = f"{'checkpoint':<40}{'dataset':<14}{'chance':>8}{'new':>8}{'shuffled':>10}{'drop':>7}{'nearest-prompt':>16}"
+    names = [str(r["checkpoint"]).split("/lightning_logs/")[0] for r in rows]  # the run folder says which run, whole
+    width = max([len("checkpoint"), *map(len, names)]) + 1
+    head = f"{'checkpoint':<{width}}{'dataset':<14}{'chance':>8}{'new':>8}{'shuffled':>10}{'drop':>7}{'nearest-prompt':>16}"
     lines = [head, "-" * len(head)]
-    for r in rows:
-        name = str(r["checkpoint"]).split("/lightning_logs/")[0][-39:]  # the run folder says which run
-        lines.append(f"{name:<40}{r['dataset']:<14}{r['chance']:>8.1f}{r['new']:>8.1f}{r['new_shuffled']:>10.1f}"
+    for name, r in zip(names, rows):
+        lines.append(f"{name:<{width}}{r['dataset']:<14}{r['chance']:>8.1f}{r['new']:>8.1f}{r['new_shuffled']:>10.1f}"
                      f"{r['new'] - r['new_shuffled']:>7.1f}{r['nearest_prompt']:>16.1f}")  # fmt: skip
     return "\n".join(lines)
