@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 NAME = "crème brûlée"
 SRC = Path(__file__).resolve().parents[1] / "src" / "aape_lightning"
@@ -36,12 +37,19 @@ SCRIPT = textwrap.dedent(
                               strategy=SimpleNamespace(broadcast=lambda x: x))
     SaveConfigCallback(parser, config).setup(trainer, None, "fit")
 
-    # predictions
+    # a class folder named in UTF-8 on disk: Python reads its name as surrogate escapes under this locale
+    from aape_lightning.data.classification.readers import ImageFolderReader
+    splits = ImageFolderReader(str(out / "folders"), val_fraction=0.0, test_fraction=0.0).read()
+    assert splits.classnames == ["cat", name], splits.classnames
+    image = next(it.path for it in splits.train if it.classname == name)
+
+    # predictions, one of them for an image in that folder
     from aape_lightning.callbacks import PredictionWriter
     writer = PredictionWriter(str(out / "predictions.csv"))
     trainer = SimpleNamespace(world_size=1, is_global_zero=True, log_dir=str(out), default_root_dir=str(out),
                               print=lambda *a: None)
-    writer.write_on_batch_end(trainer, None, {"path": ["a.png"], "class": [name], "probability": [0.5]}, None, None, 0, 0)
+    batch = {"path": ["a.png", image], "class": [name, name], "probability": [0.5, 0.5]}
+    writer.write_on_batch_end(trainer, None, batch, None, None, 0, 0)
     writer.on_predict_epoch_end(trainer, None)
 
     # a CoOp split file written by another tool in UTF-8, read back
@@ -62,13 +70,17 @@ SCRIPT = textwrap.dedent(
 def test_files_are_utf8_under_the_c_locale(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LC_")}
     env.update(LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONIOENCODING="utf-8", PYTHONPATH=str(SRC.parent))
+    for folder in ("cat", NAME):
+        (tmp_path / "folders" / folder).mkdir(parents=True)
+        Image.new("RGB", (4, 4)).save(tmp_path / "folders" / folder / "0.png")
     script = tmp_path / "write.py"
     script.write_text(SCRIPT, encoding="utf-8")
     done = subprocess.run([sys.executable, str(script), str(tmp_path), json.dumps(NAME)], env=env,
                           capture_output=True, text=True, encoding="utf-8", timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
     assert NAME in (tmp_path / "run" / "config.yaml").read_bytes().decode("utf-8")
-    assert NAME in (tmp_path / "predictions.csv").read_bytes().decode("utf-8")
+    predictions = (tmp_path / "predictions.csv").read_bytes().decode("utf-8")
+    assert f"{NAME},0.500000" in predictions and str(tmp_path / "folders" / NAME / "0.png") in predictions
 
 
 TEXT_IO = re.compile(r"\.(write_text|read_text)\(|(?<![\w.])open\(|\.open\(|os\.fdopen\(")

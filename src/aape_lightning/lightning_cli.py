@@ -68,14 +68,14 @@ class AAPEArgumentParser(LightningArgumentParser):
         """A local single-file save (the run's ``config.yaml``) in UTF-8 whatever the locale; others as jsonargparse does.
 
         jsonargparse opens the file in the locale's encoding: under ``LC_ALL=C`` a non-ASCII class name in
-        the config was a UnicodeEncodeError.
+        the config was a UnicodeEncodeError. Paths read under such a locale keep their bytes.
         """
         if multifile or "://" in str(path):
             return super().save(namespace, path, format, skip_unset, skip_validation, overwrite, multifile, **kwargs)
         if not overwrite and os.path.isfile(path):
             raise ValueError(f"Refusing to overwrite existing file: {path}")
         text = self.dump(namespace, format=format, skip_unset=skip_unset, skip_validation=skip_validation, **kwargs)
-        Path(path).write_text(text, encoding="utf-8")
+        Path(path).write_text(text, encoding="utf-8", errors="surrogateescape")  # paths keep their bytes
 
     def error(self, message: str, ex: Exception | None = None):
         if not self.exit_on_error:

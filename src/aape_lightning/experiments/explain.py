@@ -152,6 +152,6 @@ def explain_main(argv: list[str] | None = None) -> int:
                         "prompts": bank[classname], "weights": [round(float(w), 6) for w in weights]})  # fmt: skip
         log.info("%s: %s (%s), %d prompts -> %s", path, classname, how, len(weights), png)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "attention.json").write_text(json.dumps(records, indent=1, ensure_ascii=False), encoding="utf-8")
+    (args.out / "attention.json").write_text(json.dumps(records, indent=1), encoding="utf-8")
     print(f"explained {len(records)} image(s): {args.out}/")
     return 0

@@ -5,10 +5,12 @@ Each level maps a name to a key; two names match at a level when their keys are 
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from collections.abc import Callable
 
+_ESCAPED = re.compile("[\udc80-\udcff]")  # bytes a file system name could not decode (os.fsdecode)
 _SEPARATORS = re.compile(r"[_\-\s]+")
 _INNER_SLASH = re.compile(r"(?<=\w)/(?=\w)")
 _QUALIFIER_MARKS = re.compile(r"[()\[\]/,]")
@@ -18,8 +20,12 @@ def nfc(name: str) -> str:
     """The name in Unicode NFC: "crème" typed with a combining accent (as macOS writes folder names) = "crème".
 
     Every class name the package reads (folders, split files, banks, mappings, class lists,
-    checkpoints) passes through here before it is compared or used as a key.
+    checkpoints) passes through here before it is compared or used as a key. A folder name read
+    under a non-UTF-8 locale (``LC_ALL=C``) holds its bytes as surrogate escapes: they are read
+    back as the UTF-8 they are.
     """
+    if _ESCAPED.search(name):
+        name = os.fsencode(name).decode("utf-8", errors="replace")
     return unicodedata.normalize("NFC", name)
 
 
