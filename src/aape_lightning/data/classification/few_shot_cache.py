@@ -28,7 +28,7 @@ _WRITTEN = re.compile(r"shot_-?\d+-seed_-?\d+\.(json|pkl|tmp|json\..+\.tmp)")
 
 def few_shot_dir(root: Path, name: str) -> Path:
     """``<cache dir>/split_fewshot/<name>-<hash of the data folder's absolute path>``."""
-    key = hashlib.sha256(str(Path(root).expanduser().resolve()).encode()).hexdigest()[:8]
+    key = hashlib.sha256(str(Path(root).expanduser().resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:8]
     return default_cache_dir() / CACHE_FOLDER / f"{name}-{key}"
 
 
