@@ -68,6 +68,12 @@ def test_transparent_pixels_are_composited_on_the_documented_background(tmp_path
     assert (rgb[:, 4:] == BACKGROUND).all()
 
 
+@pytest.mark.parametrize("mode", ["RGBa", "La", "PA"])
+def test_premultiplied_and_palette_alpha_modes_show_the_background(mode):
+    """Modes Pillow makes in memory (never saved as such): fully transparent shows the background."""
+    assert to_rgb(Image.new(mode, (2, 2))).getpixel((0, 0)) == BACKGROUND
+
+
 def test_half_transparent_pixels_blend_with_the_background(tmp_path):
     path = tmp_path / "half.png"
     Image.new("RGBA", (2, 2), (0, 0, 0, 128)).save(path)

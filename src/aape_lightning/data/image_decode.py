@@ -46,7 +46,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         grey = np.clip(np.nan_to_num(values), 0, 255).round().astype(np.uint8)
         return Image.fromarray(grey, "L").convert("RGB")
     if mode in _WITH_ALPHA or "transparency" in image.info:
-        rgba = image.convert("RGBA")
+        rgba = (image.convert("LA") if mode == "La" else image).convert("RGBA")  # Pillow has no La -> RGBA
         background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
