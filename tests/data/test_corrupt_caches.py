@@ -119,3 +119,16 @@ def test_a_damaged_demo_manifest_rebuilds_the_demo_dataset(tmp_path, monkeypatch
     assert demo._is_current(folder, manifest) is False  # rebuilt by its caller, not trusted, no traceback
     (folder / demo.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     assert demo._is_current(folder, manifest) is True
+
+
+def test_a_damaged_demo_split_file_rebuilds_the_demo_dataset(tmp_path, caplog):
+    """The demo data lives in the cache dir: its split and prompt files are a cache too (the caller regenerates)."""
+    from aape_lightning.demo import datasets as demo
+
+    manifest = {"name": "x", "seed": 1}
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / demo.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    (folder / "split_zhou_X.json").write_bytes(random.Random(4).randbytes(300))
+    assert demo._is_current(folder, manifest) is False
+    assert len(_warnings(caplog, "split_zhou_X.json is damaged")) == 1

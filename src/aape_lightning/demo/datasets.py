@@ -174,14 +174,23 @@ def demo_texts() -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # writing
 # ---------------------------------------------------------------------------------------------
-def _is_current(folder: Path, manifest: dict) -> bool:
+def _is_current(folder: Path, manifest: dict, warn: bool = True) -> bool:
     path = folder / MANIFEST
     if not path.is_file():
         return False
     try:
-        return json.loads(path.read_text(encoding="utf-8")) == manifest  # generator version, seed, sizes, class list
+        if json.loads(path.read_text(encoding="utf-8")) != manifest:  # generator version, seed, sizes, class list
+            return False
     except (ValueError, OSError):  # a damaged manifest: the folder is ours but not current
         return False
+    for written in sorted(folder.glob("*.json")):  # splits, prompts, captions: a damaged one is rebuilt too
+        try:
+            json.loads(written.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as err:
+            if warn:
+                log.warning("demo data file %s is damaged (%s); regenerating %s", written, type(err).__name__, folder)
+            return False
+    return True
 
 
 @contextmanager
@@ -241,7 +250,7 @@ def _write_atomically(folder: Path, manifest: dict, write) -> Path:
 
 
 def _write_unlocked(folder: Path, manifest: dict, write) -> None:
-    if _is_current(folder, manifest):  # another process built it while we waited for the lock
+    if _is_current(folder, manifest, warn=False):  # another process built it while we waited for the lock
         return
     if folder.exists():
         if not folder.is_dir() or not (folder / MANIFEST).is_file():
