@@ -91,3 +91,13 @@ def test_a_split_row_leaving_the_image_folder_is_refused_unless_allowed(root):
     with pytest.raises(DataError, match=r'row 1 of "train" names .*elsewhere.*, outside .*allow_outside_root: true'):
         CoOpSplitReader(str(root)).read()
     assert CoOpSplitReader(str(root), allow_outside_root=True).read().classnames == ["cat", "secret"]
+
+
+def test_a_split_folder_linking_out_of_the_root_is_refused(root):
+    """``root/{train,test}/<class>``: a ``test`` folder that is a link out of the root is caught as well."""
+    for split in ("train", "elsewhere_test"):
+        images((root / split / "cat") if split == "train" else (root.parent / split / "cat"))
+        images((root / split / "dog") if split == "train" else (root.parent / split / "dog"))
+    os.symlink(root.parent / "elsewhere_test", root / "test")
+    with pytest.raises(DataError, match=r"symlink .*test -> .*elsewhere_test leads out of the data root"):
+        ImageFolderReader(str(root)).read()

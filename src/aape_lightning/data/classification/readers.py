@@ -215,6 +215,7 @@ class ImageFolderReader(DatasetReader):
     def read(self) -> DatasetSplits:
         self._require_root()
         if all((self.root / s).is_dir() for s in ("train", "test")):
+            self._classes(self.root)  # checks the links among the split folders too
             class_dirs = self._classes(self.root / "train")
             classnames = [d.name.replace("_", " ") for d in class_dirs]
             splits = {}
