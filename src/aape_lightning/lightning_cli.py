@@ -63,6 +63,20 @@ class AAPEArgumentParser(LightningArgumentParser):
 
     argv: list[str] = []  # the command line, to find which config file holds a bad key
 
+    def save(self, namespace, path, format="parser_mode", skip_unset=True, skip_validation=False, overwrite=False,
+             multifile=True, **kwargs) -> None:
+        """A local single-file save (the run's ``config.yaml``) in UTF-8 whatever the locale; others as jsonargparse does.
+
+        jsonargparse opens the file in the locale's encoding: under ``LC_ALL=C`` a non-ASCII class name in
+        the config was a UnicodeEncodeError. Paths read under such a locale keep their bytes.
+        """
+        if multifile or "://" in str(path):
+            return super().save(namespace, path, format, skip_unset, skip_validation, overwrite, multifile, **kwargs)
+        if not overwrite and os.path.isfile(path):
+            raise ValueError(f"Refusing to overwrite existing file: {path}")
+        text = self.dump(namespace, format=format, skip_unset=skip_unset, skip_validation=skip_validation, **kwargs)
+        Path(path).write_text(text, encoding="utf-8", errors="surrogateescape")  # paths keep their bytes
+
     def error(self, message: str, ex: Exception | None = None):
         if not self.exit_on_error:
             return super().error(message, ex)
@@ -135,7 +149,7 @@ def _where_given(key: str, argv: list[str]) -> str:
     files = []
     for flag, value in zip(argv, argv[1:]):
         if flag in ("-c", "--config") and Path(value).is_file():
-            if re.search(rf"(^|[\s{{,]){re.escape(key)}\s*:", Path(value).read_text(errors="replace"), re.M):
+            if re.search(rf"(^|[\s{{,]){re.escape(key)}\s*:", Path(value).read_text(encoding="utf-8", errors="replace"), re.M):
                 files.append(value)
     return ", ".join(files) if files else "command line"
 

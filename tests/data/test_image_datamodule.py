@@ -38,3 +38,12 @@ def test_predict_needs_a_folder_with_images(tmp_path):
         ImageDataModule(predict_dir=str(tmp_path / "nowhere")).predict_dataloader()
     with pytest.raises(DataError, match="holds no images"):
         ImageDataModule(predict_dir=str(tmp_path)).predict_dataloader()
+
+
+def test_predict_dir_given_a_file_says_it_is_not_a_folder(tmp_path):
+    """A file (an image, even) exists: the error says it is not a folder, not that it does not exist."""
+    image = tmp_path / "cat.png"
+    Image.new("RGB", (4, 4)).save(image)
+    with pytest.raises(DataError, match=r"predict_dir .*cat\.png is a file, not a folder; pass the folder") as err:
+        ImageDataModule(predict_dir=str(image)).predict_dataloader()
+    assert "does not exist" not in str(err.value)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from aape_lightning.demo.datasets import DEMO_DATASETS
-from aape_lightning.demo.probe import DemoTestSet, dataset_of, descriptions, other_class_partner
+from aape_lightning.demo.probe import DemoTestSet, dataset_of, descriptions, format_checkpoints, other_class_partner
 from aape_lightning.errors import CheckpointMismatchError
 
 
@@ -43,3 +43,14 @@ def test_foreign_checkpoint_is_refused() -> None:
                                     "new": list(DEMO_DATASETS["DemoShapes"].classnames[6:])}}  # fmt: skip
     with pytest.raises(CheckpointMismatchError, match="DemoShapes.*DemoSketch"):
         dataset_of(_Task())  # the same classes: only the saved data settings can tell
+
+
+def test_checkpoint_table_prints_whole_run_paths() -> None:
+    """A long ``runs/...`` path is printed whole (it lost its first characters when cut to a column)."""
+    run = "runs/demo/fewshot-aape-16shots-seed1-a-long-descriptive-name"
+    row = {"dataset": "DemoShapes", "chance": 25.0, "new": 80.0, "new_shuffled": 30.0, "nearest_prompt": 70.0}
+    table = format_checkpoints([{**row, "checkpoint": f"{run}/lightning_logs/version_0/checkpoints/last.ckpt"},
+                                {**row, "checkpoint": "r/x.ckpt"}])
+    lines = table.splitlines()
+    assert lines[2].split()[0] == run and lines[3].split()[0] == "r/x.ckpt"
+    assert lines[0].index("dataset") == lines[2].index("DemoShapes")  # the columns still line up

@@ -85,13 +85,19 @@ def test_warmup_then_cosine_learning_rates(tiny_clip, tiny_dataset, tmp_path, ca
 
 
 @pytest.mark.parametrize("chosen", ["base", "new", None])
-def test_predict_class_set_chooses_the_classes_predicted(tiny_clip, tiny_dataset, tmp_path, cache_dir, chosen):
+def test_predict_class_set_chooses_the_classes_predicted(tiny_clip, tiny_dataset, tmp_path, cache_dir, chosen, caplog):
+    """... and ``predict`` says in one log line which class set it predicts among."""
     sets = {"base": ["red square", "green circle", "blue triangle"],
             "new": ["yellow square", "purple circle", "orange triangle"]}
     model = ClassificationTask(backbone=str(tiny_clip), head=ZeroShotHead, class_sets=sets, predict_class_set=chosen)
     dm = ClassificationDataModule(predict_dir=str(tiny_dataset / "images"), num_workers=0, eval_batch_size=16)
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
-    rows = trainer.predict(model, dm)
+    with caplog.at_level("INFO", logger="aape_lightning.tasks.classification"):
+        rows = trainer.predict(model, dm)
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("predicting among")]
+    assert said == [f"predicting among 3 classes of class set {chosen}" if chosen else
+                    "predicting among 6 classes of class sets base, new (every class known, one softmax; "
+                    "--model.predict_class_set picks one set)"]
     classes = [c for batch in rows for c in batch["class"]]
     allowed = set(sets[chosen]) if chosen else set(sets["base"]) | set(sets["new"])
     assert len(classes) == 6 * 16 and set(classes) <= allowed

@@ -36,15 +36,23 @@ class TextFeatureCache:
         self.path = Path(cache_dir) / "text_features" / f"{key}.pt" if cache_dir else None
         self._memory: dict[str, Tensor] = {}
         self._loaded = False
+        self._warned = False
 
     def _read(self) -> dict[str, Tensor]:
         if self.path is None or not self.path.is_file():
             return {}
         try:
             stored = torch.load(self.path, map_location="cpu", weights_only=True)
-            return dict(zip(stored["texts"], stored["features"]))
-        except Exception as err:  # a broken cache is rebuilt, never trusted
-            log.warning("ignoring unreadable text-feature cache %s (%s); it will be rewritten", self.path, err)
+            texts, feats = stored["texts"], stored["features"]  # [N] str, (N, d)
+            if not (isinstance(texts, list) and all(isinstance(t, str) for t in texts) and isinstance(feats, Tensor)
+                    and feats.ndim == 2 and len(feats) == len(texts) and feats.is_floating_point()):
+                raise ValueError("not a {'texts': [N strings], 'features': (N, d) float tensor} payload")
+            return dict(zip(texts, feats))
+        except Exception as err:  # noqa: BLE001 - any bytes at all: a broken cache is rebuilt, never trusted
+            if not self._warned:  # once: the merge before each write reads the file again
+                log.warning("ignoring unreadable text-feature cache %s (%s: %s); it will be rewritten", self.path,
+                            type(err).__name__, str(err)[:120])
+                self._warned = True
             return {}
 
     def _load(self) -> None:

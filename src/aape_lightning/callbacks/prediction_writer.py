@@ -72,10 +72,10 @@ class PredictionWriter(BasePredictionWriter):
             merged.sort(key=lambda r: r["path"])
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix.lower() == ".json":
-            path.write_text(json.dumps(merged, indent=1))
+            path.write_text(json.dumps(merged, indent=1), encoding="utf-8")
             trainer.print(f"wrote {len(merged)} predictions to {path}")
             return
-        with open(path, "w", newline="") as fh:
+        with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
             writer = csv.DictWriter(fh, fieldnames=columns)
             writer.writeheader()
             writer.writerows({k: f"{v:.6f}" if isinstance(v, float) else v for k, v in r.items()} for r in merged)

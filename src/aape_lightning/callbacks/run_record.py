@@ -51,7 +51,7 @@ class RunRecord(Callback):
         lm = getattr(getattr(pl_module, "lm", None), "spec", None)  # captioning and VQA: the frozen LM
         if lm is not None:
             record["lm"] = {"name": lm.name, "sha256": lm.sha256}
-        (out / f"environment_{stage}.json").write_text(json.dumps(record, indent=1))
+        (out / f"environment_{stage}.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
         sample = getattr(trainer.datamodule, "few_shot_record", None)
         if sample is not None and Path(sample).is_file():
             shutil.copyfile(sample, out / "few_shot_split.json")

@@ -30,7 +30,8 @@ class ImageDataModule(L.LightningDataModule):
         eval_batch_size: validation/test/predict batch size (per device).
         num_workers: DataLoader workers.
         augment: CoOp's random resized crop + flip for training (else CLIP's centre crop).
-        predict_dir: a folder of images (searched recursively) for ``aape predict``.
+        predict_dir: a folder of images (searched recursively) for ``aape predict``; symlinks in it
+            that lead out of it are an error (pass their target instead).
         on_bad_image: an unreadable or truncated image stops the run ("fail", naming it) or is
             skipped, logged with its path and counted in ``<stage>/skipped_images`` ("skip").
     """
@@ -88,9 +89,11 @@ class ImageDataModule(L.LightningDataModule):
         if not self.predict_dir:
             raise DataError("predict needs a folder of images: pass --data.predict_dir <folder>")
         folder = Path(self.predict_dir).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise DataError(f"predict_dir {folder} is a file, not a folder; pass the folder that holds the images")
         if not folder.is_dir():
             raise DataError(f"predict_dir {folder} does not exist; pass a folder of images")
-        paths = find_images(folder)
+        paths = find_images(folder, fix="pass the link's target as predict_dir")
         if not paths:
             raise DataError(f"predict_dir {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         return self._loader([UnlabelledImage(str(p.resolve())) for p in paths], train=False)

@@ -6,9 +6,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-from PIL import Image
 from torch.utils.data import Dataset, default_collate
 
+from aape_lightning.data.image_decode import open_rgb
 from aape_lightning.data.image_record import ImageRecord
 from aape_lightning.errors import DataError
 
@@ -40,8 +40,7 @@ class ImageDataset(Dataset):
     def __getitem__(self, index: int) -> dict | None:
         item = self.items[index]
         try:
-            with Image.open(item.path) as im:
-                image = self.transform(im)
+            image = self.transform(open_rgb(item.path))
         except (OSError, ValueError) as err:
             if self.on_bad_image == "skip":
                 log.warning("skipping unreadable image %s (%s)", item.path, err)

@@ -174,14 +174,23 @@ def demo_texts() -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # writing
 # ---------------------------------------------------------------------------------------------
-def _is_current(folder: Path, manifest: dict) -> bool:
+def _is_current(folder: Path, manifest: dict, warn: bool = True) -> bool:
     path = folder / MANIFEST
     if not path.is_file():
         return False
     try:
-        return json.loads(path.read_text()) == manifest  # generator version, seed, sizes, class list
+        if json.loads(path.read_text(encoding="utf-8")) != manifest:  # generator version, seed, sizes, class list
+            return False
     except (ValueError, OSError):  # a damaged manifest: the folder is ours but not current
         return False
+    for written in sorted(folder.glob("*.json")):  # splits, prompts, captions: a damaged one is rebuilt too
+        try:
+            json.loads(written.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as err:
+            if warn:
+                log.warning("demo data file %s is damaged (%s); regenerating %s", written, type(err).__name__, folder)
+            return False
+    return True
 
 
 @contextmanager
@@ -241,7 +250,7 @@ def _write_atomically(folder: Path, manifest: dict, write) -> Path:
 
 
 def _write_unlocked(folder: Path, manifest: dict, write) -> None:
-    if _is_current(folder, manifest):  # another process built it while we waited for the lock
+    if _is_current(folder, manifest, warn=False):  # another process built it while we waited for the lock
         return
     if folder.exists():
         if not folder.is_dir() or not (folder / MANIFEST).is_file():
@@ -256,7 +265,7 @@ def _write_unlocked(folder: Path, manifest: dict, write) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         write(tmp)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         try:
             os.replace(tmp, folder)
         except OSError as err:
@@ -310,9 +319,9 @@ def ensure_demo_dataset(
                     rel = f"{_folder_name(classname)}/{part}_{i:04d}.png"
                     render(scene, image_size).save(tmp / "images" / rel)
                     split[part].append([rel, label, classname])
-        (tmp / f"split_zhou_{name}.json").write_text(json.dumps(split))
-        (tmp / "classnames.txt").write_text("\n".join(ds.classnames) + "\n")
-        (tmp / "prompts.json").write_text(json.dumps(prompt_bank(ds, seed, noise), indent=1))
+        (tmp / f"split_zhou_{name}.json").write_text(json.dumps(split), encoding="utf-8")
+        (tmp / "classnames.txt").write_text("\n".join(ds.classnames) + "\n", encoding="utf-8")
+        (tmp / "prompts.json").write_text(json.dumps(prompt_bank(ds, seed, noise), indent=1), encoding="utf-8")
 
     return _write_atomically(Path(root) / name, manifest, write)
 
@@ -359,8 +368,8 @@ def ensure_demo_captions(
                 render(scene, image_size).save(tmp / "images" / rel)
                 caps.append({"image": rel, "split": part, "captions": captions(scene, rng, 5)})
                 qa += [{"image": rel, "split": part, "question": q, "answers": a} for q, a in questions(scene, rng, 3)]
-        (tmp / "captions.json").write_text(json.dumps(caps, indent=0))
-        (tmp / "qa.json").write_text(json.dumps(qa, indent=0))
+        (tmp / "captions.json").write_text(json.dumps(caps, indent=0), encoding="utf-8")
+        (tmp / "qa.json").write_text(json.dumps(qa, indent=0), encoding="utf-8")
 
     return _write_atomically(Path(root) / name, manifest, write)
 

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
 from aape_lightning.data.classification.protocols import base_new_labels
+from aape_lightning.data.image_decode import open_rgb
 from aape_lightning.demo.datasets import DEMO_DATASETS, PROMPT_NOISE, class_spec, ensure_demo_dataset
 from aape_lightning.demo.pretrain import normalise_images
 from aape_lightning.demo.world import CONCEPTS, spec_phrase
@@ -60,10 +61,10 @@ class DemoTestSet:
 def read_test_set(backbone: FrozenCLIP, folder: str | Path, split: str = "test") -> DemoTestSet:
     """Encode a demo dataset's ``split`` images with ``backbone`` (resized to its resolution)."""
     folder = Path(folder)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    samples = json.loads((folder / f"split_zhou_{manifest['name']}.json").read_text())[split]
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    samples = json.loads((folder / f"split_zhou_{manifest['name']}.json").read_text(encoding="utf-8"))[split]
     res = backbone.image_resolution
-    images = [Image.open(folder / "images" / s[0]).convert("RGB").resize((res, res), Image.BICUBIC) for s in samples]
+    images = [open_rgb(folder / "images" / s[0]).resize((res, res), Image.BICUBIC) for s in samples]
     pixels = torch.from_numpy(np.stack([np.asarray(im) for im in images])).permute(0, 3, 1, 2)  # (N, 3, R, R)
     feats = torch.cat([backbone.encode_image(normalise_images(b).to(backbone.device)) for b in pixels.split(256)])
     return DemoTestSet(
@@ -72,7 +73,7 @@ def read_test_set(backbone: FrozenCLIP, folder: str | Path, split: str = "test")
         labels=torch.tensor([label for _, label, _ in samples]),  # (N,)
         classnames=manifest["classnames"],
         template=manifest["template"],
-        prompts=json.loads((folder / "prompts.json").read_text()),
+        prompts=json.loads((folder / "prompts.json").read_text(encoding="utf-8")),
     )
 
 
@@ -200,10 +201,11 @@ def format_world(rows: list[dict]) -> str:
 
 def format_checkpoints(rows: list[dict]) -> str:
     """The checkpoint probe as a fixed-width table (new-class accuracies in %)."""
-    head = f"{'checkpoint':<40}{'dataset':<14}{'chance':>8}{'new':>8}{'shuffled':>10}{'drop':>7}{'nearest-prompt':>16}"
+    names = [str(r["checkpoint"]).split("/lightning_logs/")[0] for r in rows]  # the run folder says which run, whole
+    width = max([len("checkpoint"), *map(len, names)]) + 1
+    head = f"{'checkpoint':<{width}}{'dataset':<14}{'chance':>8}{'new':>8}{'shuffled':>10}{'drop':>7}{'nearest-prompt':>16}"
     lines = [head, "-" * len(head)]
-    for r in rows:
-        name = str(r["checkpoint"]).split("/lightning_logs/")[0][-39:]  # the run folder says which run
-        lines.append(f"{name:<40}{r['dataset']:<14}{r['chance']:>8.1f}{r['new']:>8.1f}{r['new_shuffled']:>10.1f}"
+    for name, r in zip(names, rows):
+        lines.append(f"{name:<{width}}{r['dataset']:<14}{r['chance']:>8.1f}{r['new']:>8.1f}{r['new_shuffled']:>10.1f}"
                      f"{r['new'] - r['new_shuffled']:>7.1f}{r['nearest_prompt']:>16.1f}")  # fmt: skip
     return "\n".join(lines)

@@ -159,7 +159,7 @@ def run_cost(spec: TableSpec) -> str:
     table = cost_markdown(spec, rows, dataset, backbone, opts, first)
     _write_cost_csv(spec, rows, times)
     if spec.results:
-        (Path(spec.results) / f"{spec.name or 'cost'}.md").write_text(table + "\n")
+        (Path(spec.results) / f"{spec.name or 'cost'}.md").write_text(table + "\n", encoding="utf-8")
     return table
 
 
@@ -186,7 +186,7 @@ def _write_cost_csv(spec: TableSpec, rows, times) -> None:
     out = Path(spec.results)
     out.mkdir(parents=True, exist_ok=True)
     name = spec.name or "cost"
-    with (out / f"{name}.csv").open("w", newline="") as f:
+    with (out / f"{name}.csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["method", "trained_parameters", "inference_parameters", "gflops_per_image", "images_per_s",
                          "train_s_per_epoch", "batch_seconds"])  # fmt: skip

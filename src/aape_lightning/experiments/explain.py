@@ -22,10 +22,12 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from aape_lightning.data.image_decode import open_rgb
+from aape_lightning.data.image_files import IMAGE_SUFFIXES, find_images
 from aape_lightning.errors import CheckpointMismatchError, DataError
+from aape_lightning.prompts.keys import nfc
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,7 +67,7 @@ def class_prompts(task, ckpt_path: Path, prompts: Path | None) -> dict[str, list
 def image_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = find_images(path, fix="pass the link's target as --images")
     if not files:
         raise DataError(f"--images {path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) found there")
     return files
@@ -73,8 +75,8 @@ def image_files(path: Path) -> list[Path]:
 
 def folder_class(path: Path, classes: list[str]) -> str | None:
     """The class named by the image's folder (case, spaces and underscores ignored), if any."""
-    key = path.parent.name.replace("_", " ").lower()
-    return next((c for c in classes if c.replace("_", " ").lower() == key), None)
+    key = nfc(path.parent.name).replace("_", " ").lower()
+    return next((c for c in classes if nfc(c).replace("_", " ").lower() == key), None)
 
 
 @torch.no_grad()
@@ -136,7 +138,7 @@ def explain_main(argv: list[str] | None = None) -> int:
         task.head.set_classes(name, names, task.hparams["template"])
     records = []
     for path in image_files(args.images):
-        image = Image.open(path).convert("RGB")
+        image = open_rgb(path)
         pixels = transform(image).to(backbone.device)  # (3, R, R)
         classname = folder_class(path, list(bank))
         how = "its folder"
@@ -150,6 +152,6 @@ def explain_main(argv: list[str] | None = None) -> int:
                         "prompts": bank[classname], "weights": [round(float(w), 6) for w in weights]})  # fmt: skip
         log.info("%s: %s (%s), %d prompts -> %s", path, classname, how, len(weights), png)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "attention.json").write_text(json.dumps(records, indent=1))
+    (args.out / "attention.json").write_text(json.dumps(records, indent=1), encoding="utf-8")
     print(f"explained {len(records)} image(s): {args.out}/")
     return 0

@@ -41,7 +41,7 @@ def transfer(config: str, source: list[str], target: list[str], seeds: list[int]
 
     def record(row: str, cli) -> None:
         results[row].append({k: v for k, v in cli.model.test_results.items() if not k.startswith("clip_")})
-        (output / "results.json").write_text(json.dumps(results, indent=1))
+        (output / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
 
     plain = _cli(config, seeds[0], output / "plain", target, ["--model.query", "image"])
     plain.trainer.test(plain.model, datamodule=plain.datamodule, verbose=False)

@@ -12,17 +12,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aape_lightning.errors import PromptBankError, UserError
+from aape_lightning.prompts.keys import nfc
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: `aape prompts` starts without it
     import torch
 
 
 def no_duplicate_keys(path: Path, fix: str = "appears twice; merge its prompt lists into one entry"):
-    """A ``json.loads`` pairs hook: a repeated key is an error, not a silent overwrite."""
+    """A ``json.loads`` pairs hook: keys in NFC; a repeated key (in any spelling) is an error, not a silent overwrite."""
 
     def hook(pairs: list[tuple[str, object]]) -> dict:
         seen: dict[str, object] = {}
         for key, value in pairs:
+            key = nfc(key)
             if key in seen:
                 raise PromptBankError(f"{path}: class {key!r} {fix}")
             seen[key] = value

@@ -22,6 +22,7 @@ from aape_lightning.errors import ClassListError
 from aape_lightning.prompts.backends import Backend, GenerationError
 from aape_lightning.prompts.bank import read_prompt_file, read_utf8
 from aape_lightning.prompts.cleaning import clean_answers
+from aape_lightning.prompts.keys import nfc
 from aape_lightning.prompts.questions import DEFAULT_QUESTIONS, check_questions, render_question
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def read_class_list(path: str | Path) -> list[str]:
             raise ClassListError(f"{path}: expected a JSON list of class names or a CoOp split JSON")
     else:
         names = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
-    names = list(dict.fromkeys(n.strip() for n in names if n.strip()))
+    names = list(dict.fromkeys(nfc(n.strip()) for n in names if n.strip()))
     if not names:
         raise ClassListError(f"{path}: no class names found")
     return names

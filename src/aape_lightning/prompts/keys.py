@@ -1,16 +1,32 @@
-"""Looser and looser spellings of a class name, so bank keys and dataset names can meet.
+"""One spelling of a class name (NFC), then looser and looser ones, so bank keys and dataset names can meet.
 
 Each level maps a name to a key; two names match at a level when their keys are equal.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import unicodedata
 from collections.abc import Callable
 
+_ESCAPED = re.compile("[\udc80-\udcff]")  # bytes a file system name could not decode (os.fsdecode)
 _SEPARATORS = re.compile(r"[_\-\s]+")
 _INNER_SLASH = re.compile(r"(?<=\w)/(?=\w)")
 _QUALIFIER_MARKS = re.compile(r"[()\[\]/,]")
+
+
+def nfc(name: str) -> str:
+    """The name in Unicode NFC: "crème" typed with a combining accent (as macOS writes folder names) = "crème".
+
+    Every class name the package reads (folders, split files, banks, mappings, class lists,
+    checkpoints) passes through here before it is compared or used as a key. A folder name read
+    under a non-UTF-8 locale (``LC_ALL=C``) holds its bytes as surrogate escapes: they are read
+    back as the UTF-8 they are.
+    """
+    if _ESCAPED.search(name):
+        name = os.fsencode(name).decode("utf-8", errors="replace")
+    return unicodedata.normalize("NFC", name)
 
 
 def normalise_name(name: str) -> str:
@@ -19,7 +35,7 @@ def normalise_name(name: str) -> str:
     A ``/`` inside a word is part of it and dropped: "Ram C/V" -> "ram cv" (the qualifier level
     below still reads "apartment_building/outdoor" as two words).
     """
-    return " ".join(_SEPARATORS.sub(" ", _INNER_SLASH.sub("", name)).lower().split())
+    return " ".join(_SEPARATORS.sub(" ", _INNER_SLASH.sub("", nfc(name))).lower().split())
 
 
 def word_order_key(name: str) -> str:

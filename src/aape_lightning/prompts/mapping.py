@@ -19,7 +19,7 @@ from typing import Any
 
 from aape_lightning.errors import PromptBankError
 from aape_lightning.prompts.bank import no_duplicate_keys, read_utf8
-from aape_lightning.prompts.keys import normalise_name
+from aape_lightning.prompts.keys import nfc, normalise_name
 
 _INDEX_ENTRY = re.compile(r"#\s*(\d+)")
 
@@ -38,7 +38,7 @@ def read_mapping_file(path: str | Path) -> dict[str, str]:
         raise PromptBankError(f"{path}: not valid JSON ({err})") from err
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise PromptBankError(f'{path}: expected {{"dataset class name": "bank key", ...}} with string values')
-    return data
+    return {name: nfc(key) for name, key in data.items()}  # names are NFC already (no_duplicate_keys)
 
 
 # Datasets with ImageNet's 1000 classes in ImageNet's order use ImageNet's mappings ("#index" entries

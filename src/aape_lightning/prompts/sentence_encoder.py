@@ -61,12 +61,12 @@ def load_sentence_encoder(model: str | Path | None = None):
 
 def _model_key(model: str) -> str:
     """A cache key for a sentence-encoder: its name plus, for a local folder, its files' names and sizes."""
-    digest = hashlib.sha256(model.encode())
+    digest = hashlib.sha256(model.encode("utf-8", "surrogateescape"))
     folder = Path(model)
     if folder.is_dir():
         for item in sorted(folder.rglob("*")):
             if item.is_file():
-                digest.update(f"{item.relative_to(folder)}:{item.stat().st_size}".encode())
+                digest.update(f"{item.relative_to(folder)}:{item.stat().st_size}".encode("utf-8", "surrogateescape"))
     return "sentence-encoder-" + digest.hexdigest()[:24]
 
 

@@ -19,6 +19,7 @@ from aape_lightning.heads.classification import AAPEHead, ClassificationHead
 from aape_lightning.metrics.harmonic_mean import harmonic_mean
 from aape_lightning.prompts.bank import pad_prompt_embeddings
 from aape_lightning.prompts.generate import read_class_list
+from aape_lightning.prompts.keys import nfc
 from aape_lightning.tasks.base import FrozenBackboneTask
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ class ClassificationTask(FrozenBackboneTask):
         data_sets = dict(data.class_sets) if data is not None else {}
         stored = self.hparams.get("class_sets")
         if stored:
-            stored = {name: read_class_list(names) if isinstance(names, str) else names for name, names in stored.items()}
+            stored = {name: read_class_list(names) if isinstance(names, str) else [nfc(n) for n in names]
+                      for name, names in stored.items()}
         if stored and data_sets:
             for name in [n for n in stored if n in data_sets]:
                 if stored[name] != data_sets[name]:
@@ -138,7 +140,7 @@ class ClassificationTask(FrozenBackboneTask):
         trained = (checkpoint.get("hyper_parameters") or {}).get("class_sets") or {}
         current = self.hparams.get("class_sets") or {}
         for name in set(trained) & set(current):
-            if trained[name] != current[name]:
+            if [nfc(n) for n in trained[name]] != [nfc(n) for n in current[name]]:
                 raise CheckpointMismatchError(
                     f"checkpoint was trained with class set {name!r} = {trained[name][:8]}... but the data has "
                     f"{current[name][:8]}...; use the dataset and protocol it was trained on"
@@ -197,6 +199,14 @@ class ClassificationTask(FrozenBackboneTask):
         diagnosed = [f"{name}_{d}" for name in sets for d in self.head.diagnostics]
         self.test_results = self._log_accuracies("test", sets + diagnosed)
 
+    def on_predict_start(self) -> None:
+        chosen = self._predict_sets()
+        names = sum(len(self.hparams["class_sets"][name]) for name in chosen)
+        how = "" if self.hparams.get("predict_class_set") else (
+            " (every class known, one softmax; --model.predict_class_set picks one set)")
+        log.info("predicting among %d classes of class set%s %s%s", names, "s" * (len(chosen) > 1), ", ".join(chosen),
+                 how)
+
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         if "image" not in batch:
             return {"path": [], "class": [], "probability": []}
@@ -204,13 +214,18 @@ class ClassificationTask(FrozenBackboneTask):
         top, idx = logits.softmax(dim=-1).max(dim=-1)  # (B,), (B,)
         return {"path": batch["path"], "class": [names[i] for i in idx.tolist()], "probability": top.tolist()}
 
-    def _predict_logits(self, features: torch.Tensor) -> tuple[list[str], torch.Tensor]:
-        """Logits over ``predict_class_set``, or over every known class (one softmax: same scale)."""
+    def _predict_sets(self) -> list[str]:
+        """The class sets ``predict`` scores: ``predict_class_set``, or every set the head supports."""
         sets = self.hparams["class_sets"]
         chosen = self.hparams.get("predict_class_set")
         if chosen is not None and chosen not in sets:
             raise CheckpointMismatchError(f"predict_class_set {chosen!r} is not one of the model's sets {sorted(sets)}")
-        chosen_sets = [chosen] if chosen else [name for name in sets if self.head.supports(name)]
+        return [chosen] if chosen else [name for name in sets if self.head.supports(name)]
+
+    def _predict_logits(self, features: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+        """Logits over ``predict_class_set``, or over every known class (one softmax: same scale)."""
+        sets = self.hparams["class_sets"]
+        chosen_sets = self._predict_sets()
         names = [n for name in chosen_sets for n in sets[name]]
         logits = [self.head(features, name).logits for name in chosen_sets]
         return names, torch.cat(logits, dim=-1)  # (B, K_total)

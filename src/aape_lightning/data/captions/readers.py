@@ -151,7 +151,7 @@ class DemoCaptionReader(CaptionReader):
         self.prepare()  # cheap when present and current (manifest check)
         folder = self._folder
         splits: dict[str, list[CaptionedImage]] = {}
-        for entry in json.loads((folder / "captions.json").read_text()):
+        for entry in json.loads((folder / "captions.json").read_text(encoding="utf-8")):
             record = CaptionedImage(str(folder / "images" / entry["image"]), tuple(entry["captions"]), entry["image"])
             splits.setdefault(entry["split"], []).append(record)
         if self.val_from_train:

@@ -9,10 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
-
 from aape_lightning.data.classification.catalog import catalog_entry
 from aape_lightning.data.classification.catalog_reader import CatalogReader
+from aape_lightning.data.image_decode import open_rgb
 from aape_lightning.errors import DataError
 
 
@@ -67,9 +66,7 @@ class CheckReport:
 def _unreadable(path: str) -> str | None:
     """Why an image cannot be decoded, or None; JPEGs decode at reduced size (fast, still reads every byte)."""
     try:
-        with Image.open(path) as im:
-            im.draft("RGB", (64, 64))
-            im.load()
+        open_rgb(path, draft=(64, 64))
     except Exception as err:  # noqa: BLE001 - PIL raises many kinds; all mean "unreadable"
         return f"{type(err).__name__}: {err}"
     return None
@@ -111,7 +108,7 @@ def check(
         report.problems.append(str(err))
         if split_path is not None and split_path.is_file():
             try:
-                raw = json.loads(split_path.read_text())
+                raw = json.loads(split_path.read_text(encoding="utf-8"))
                 paths = _raw_paths(raw, reader.image_path)
                 report.classes = len({e[1] for s in ("train", "val", "test") for e in raw.get(s, [])})
             except (ValueError, TypeError, KeyError, IndexError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from aape_lightning.cache_dir import default_cache_dir
 from aape_lightning.data.classification.records import LabelledImage
-from aape_lightning.errors import DataError
+
+log = logging.getLogger(__name__)
 
 CACHE_FOLDER = "split_fewshot"
 # What earlier versions (and CoOp) wrote into <data root>/split_fewshot: samples and temp files.
@@ -26,7 +28,7 @@ _WRITTEN = re.compile(r"shot_-?\d+-seed_-?\d+\.(json|pkl|tmp|json\..+\.tmp)")
 
 def few_shot_dir(root: Path, name: str) -> Path:
     """``<cache dir>/split_fewshot/<name>-<hash of the data folder's absolute path>``."""
-    key = hashlib.sha256(str(Path(root).expanduser().resolve()).encode()).hexdigest()[:8]
+    key = hashlib.sha256(str(Path(root).expanduser().resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:8]
     return default_cache_dir() / CACHE_FOLDER / f"{name}-{key}"
 
 
@@ -52,7 +54,7 @@ def save_few_shot(path: Path, train: Sequence[LabelledImage], val: Sequence[Labe
     # a unique temporary name per writer, then an atomic rename: concurrent runs never collide
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(json.dumps(payload, indent=1))
         os.replace(tmp, path)
     except BaseException:
@@ -61,16 +63,22 @@ def save_few_shot(path: Path, train: Sequence[LabelledImage], val: Sequence[Labe
 
 
 def load_few_shot(path: Path, meta: dict) -> tuple[list[LabelledImage], list[LabelledImage]] | None:
-    """The cached sample if its ``meta`` (dataset fingerprint, shots, seed) matches, else None."""
+    """The cached sample if its ``meta`` (dataset fingerprint, shots, seed) matches, else None.
+
+    A damaged file (any bytes: truncated, not UTF-8, not JSON, another shape) is a warning and
+    None, so the split is drawn again and the file rewritten: a cache is never trusted nor fatal.
+    """
     if not path.is_file():
         return None
     try:
-        payload = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise DataError(f"few-shot cache {path} is corrupt ({err}); delete it to resample") from err
-    if payload.get("meta") != meta:
+        payload = json.loads(path.read_bytes().decode("utf-8"))
+        if payload.get("meta") != meta:
+            return None
+        return (
+            [LabelledImage(p, int(y), c) for p, y, c in payload["train"]],
+            [LabelledImage(p, int(y), c) for p, y, c in payload["val"]],
+        )
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:  # ValueError: UTF-8 and JSON too
+        log.warning("few-shot split cache %s is unreadable (%s: %s); drawing the split again and rewriting it",
+                    path, type(err).__name__, str(err)[:120])
         return None
-    return (
-        [LabelledImage(p, int(y), c) for p, y, c in payload["train"]],
-        [LabelledImage(p, int(y), c) for p, y, c in payload["val"]],
-    )

@@ -67,7 +67,7 @@ def _write_flower_names(folder: Path) -> list[str]:
         return [f"kept {path}"]
     from torchvision.datasets import Flowers102
 
-    path.write_text(json.dumps({str(i + 1): name for i, name in enumerate(Flowers102.classes)}, indent=1))
+    path.write_text(json.dumps({str(i + 1): name for i, name in enumerate(Flowers102.classes)}, indent=1), encoding="utf-8")
     return [f"wrote {path}"]
 
 

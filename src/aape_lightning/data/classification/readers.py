@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 from pathlib import Path
 
 from aape_lightning.data.classification.few_shot_cache import is_few_shot_folder
 from aape_lightning.data.classification.records import DatasetSplits, LabelledImage
-from aape_lightning.data.image_files import find_images
+from aape_lightning.data.image_files import check_link, find_images
 from aape_lightning.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ class CoOpSplitReader(DatasetReader):
         image_dir: the folder the split's relative paths start from.
         template: the class template.
         prompts: a CuPL-format prompt file (relative to ``root`` unless absolute).
+        allow_outside_root: accept split rows whose image path leaves ``image_dir`` (absolute, or
+            ``../``); by default such a row is an error naming it.
     """
 
     def __init__(
@@ -80,10 +83,12 @@ class CoOpSplitReader(DatasetReader):
         image_dir: str = "images",
         template: str = "a photo of a {}.",
         prompts: str | None = None,
+        allow_outside_root: bool = False,
     ) -> None:
         super().__init__(root, template, prompts)
         self.split_file = split_file
         self.image_dir = image_dir
+        self.allow_outside_root = allow_outside_root
 
     def _split_path(self) -> Path:
         if self.split_file:
@@ -103,7 +108,7 @@ class CoOpSplitReader(DatasetReader):
         self._require_root()
         path = self._split_path()
         try:
-            raw = json.loads(path.read_text())
+            raw = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise DataError(f"{path}: not valid JSON ({err})") from err
         except UnicodeDecodeError as err:
@@ -124,6 +129,9 @@ class CoOpSplitReader(DatasetReader):
             items = []
             for i, row in enumerate(raw[split]):
                 relpath, label, raw_name = _split_row(path, split, i, row)
+                if not self.allow_outside_root and (os.path.isabs(relpath) or os.path.normpath(relpath).startswith("..")):
+                    raise DataError(f'{path}: row {i} of "{split}" names {relpath!r}, outside {self.root / self.image_dir}; '
+                                    "fix the row, or set allow_outside_root: true on the reader to read it")
                 classname = raw_name.replace("_", " ")  # CoOp's prompt learner does this before building prompts
                 if names.setdefault(label, classname) != classname:
                     raise DataError(
@@ -163,7 +171,7 @@ class ImageFolderReader(DatasetReader):
     Custom data needs no code: class names are the folder names with underscores read as
     spaces. Without split folders, each class is split by ``val_fraction`` / ``test_fraction``
     with ``seed``. A ``split_fewshot`` folder of few-shot files (written there by older
-    versions) is not a class.
+    versions) is not a class. Symlinks are followed inside ``root`` only (see ``image_files``).
 
     Args:
         root: the folder.
@@ -172,6 +180,8 @@ class ImageFolderReader(DatasetReader):
         val_fraction: share of each class for validation when there are no split folders.
         test_fraction: share of each class for test when there are no split folders.
         seed: the seed of that split.
+        allow_outside_root: read what symlinks under ``root`` point to outside it (default: such a
+            link is an error naming it); a link to a folder above itself is an error either way.
     """
 
     def __init__(
@@ -182,11 +192,19 @@ class ImageFolderReader(DatasetReader):
         val_fraction: float = 0.2,
         test_fraction: float = 0.3,
         seed: int = 1,
+        allow_outside_root: bool = False,
     ) -> None:
         super().__init__(root, template, prompts)
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
+        self.allow_outside_root = allow_outside_root
+
+    def _images(self, folder: Path) -> list[Path]:
+        return find_images(folder, self.root, self.allow_outside_root)
 
     def _classes(self, folder: Path) -> list[Path]:
+        real_root = Path(os.path.realpath(self.root))
+        for link in (p for p in folder.iterdir() if p.is_symlink()):
+            check_link(link, real_root, self.allow_outside_root)
         classes = sorted(p for p in folder.iterdir() if p.is_dir() and not is_few_shot_folder(p))
         if not classes:
             raise DataError(
@@ -197,6 +215,7 @@ class ImageFolderReader(DatasetReader):
     def read(self) -> DatasetSplits:
         self._require_root()
         if all((self.root / s).is_dir() for s in ("train", "test")):
+            self._classes(self.root)  # checks the links among the split folders too
             class_dirs = self._classes(self.root / "train")
             classnames = [d.name.replace("_", " ") for d in class_dirs]
             splits = {}
@@ -206,7 +225,7 @@ class ImageFolderReader(DatasetReader):
                     LabelledImage(str(p), k, classnames[k])
                     for k, d in enumerate(class_dirs)
                     if (base / d.name).is_dir()
-                    for p in find_images(base / d.name)
+                    for p in self._images(base / d.name)
                 ]
             if not splits["val"]:
                 log.info("%s: no val folder; validating on the test split", self.root)
@@ -217,7 +236,7 @@ class ImageFolderReader(DatasetReader):
             rng = random.Random(self.seed)
             splits = {"train": [], "val": [], "test": []}
             for k, d in enumerate(class_dirs):
-                images = find_images(d)
+                images = self._images(d)
                 rng.shuffle(images)
                 n_val, n_test = round(len(images) * self.val_fraction), round(len(images) * self.test_fraction)
                 for split, chunk in (

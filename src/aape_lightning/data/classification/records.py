@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aape_lightning.prompts.keys import nfc
+
 
 @dataclass(frozen=True)
 class LabelledImage:
@@ -12,6 +14,9 @@ class LabelledImage:
     path: str  # absolute image path
     label: int  # index into DatasetSplits.classnames
     classname: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classname", nfc(self.classname))  # one spelling per name, whatever the source
 
 
 @dataclass
@@ -24,3 +29,6 @@ class DatasetSplits:
     classnames: list[str]
     template: str = "a photo of a {}."
     prompts: str | None = None  # the dataset's own prompt bank file, if it ships one
+
+    def __post_init__(self) -> None:
+        self.classnames = [nfc(name) for name in self.classnames]

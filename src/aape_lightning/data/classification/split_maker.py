@@ -122,7 +122,7 @@ def _require(path: Path) -> Path:
 
 def text_lines(path: Path) -> list[str]:
     """Non-empty, non-comment lines of a list file that must exist."""
-    return [ln.strip() for ln in _require(path).read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    return [ln.strip() for ln in _require(path).read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
 
 
 # -- one maker per dataset --------------------------------------------------------------
@@ -146,7 +146,7 @@ def oxford_flowers(folder: Path, image_dir: Path, rng: random.Random) -> SplitDi
     from scipy.io import loadmat
 
     labels = loadmat(_require(folder / "imagelabels.mat"))["labels"].reshape(-1)
-    names = json.loads(_require(folder / "cat_to_name.json").read_text())
+    names = json.loads(_require(folder / "cat_to_name.json").read_text(encoding="utf-8"))
     by_label: dict[int, list[str]] = defaultdict(list)
     for i, label in enumerate(labels, start=1):
         by_label[int(label)].append(f"image_{i:05d}.jpg")
@@ -275,7 +275,7 @@ def write_split(split: SplitDict, path: Path) -> None:
     """Write CoOp's JSON to ``path``; an existing file is never replaced (exclusive create)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with open(path, "x") as f:
+        with open(path, "x", encoding="utf-8") as f:
             json.dump(split, f, indent=1)
     except FileExistsError as err:
         raise DataError(f"{path} exists; a split file is never overwritten (delete it to make a new one)") from err

@@ -6,11 +6,11 @@ import random
 from typing import Literal
 
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader
 
 from aape_lightning.data.image_datamodule import ImageDataModule
 from aape_lightning.data.image_dataset import ImageDataset, collate_skipping
+from aape_lightning.data.image_decode import open_rgb
 from aape_lightning.data.vqa.readers import VQAQuestion, VQAReader
 from aape_lightning.errors import DataError
 
@@ -115,6 +115,5 @@ class VQADataModule(ImageDataModule):
         transform = self._transform(False)
         images = []
         for q in picked:
-            with Image.open(q.path) as im:
-                images.append(transform(im))
+            images.append(transform(open_rgb(q.path)))
         return torch.stack(images), [q.question for q in picked], [q.answer for q in picked]

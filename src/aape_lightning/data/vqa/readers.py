@@ -113,9 +113,9 @@ class DemoVQAReader(VQAReader):
 
     def read(self) -> dict[str, list[VQAQuestion]]:
         folder = self.prepare()
-        captions = {c["image"]: tuple(c["captions"]) for c in json.loads((folder / "captions.json").read_text())}
+        captions = {c["image"]: tuple(c["captions"]) for c in json.loads((folder / "captions.json").read_text(encoding="utf-8"))}
         out: dict[str, list[VQAQuestion]] = {}
-        for i, q in enumerate(json.loads((folder / "qa.json").read_text())):
+        for i, q in enumerate(json.loads((folder / "qa.json").read_text(encoding="utf-8"))):
             answers = tuple(q["answers"][j % len(q["answers"])] for j in range(10))
             record = VQAQuestion(str(folder / "images" / q["image"]), q["question"], answers, str(i), captions[q["image"]])
             out.setdefault(q["split"], []).append(record)
