@@ -52,7 +52,8 @@ class ImageDataModule(L.LightningDataModule):
 
     def _transform(self, augment: bool):
         backbone = self.trainer.lightning_module.backbone
-        return clip_transform(backbone.image_resolution, backbone.image_mean, backbone.image_std, augment)
+        return clip_transform(backbone.image_resolution, backbone.image_mean, backbone.image_std, augment,
+                              backbone.image_interpolation, backbone.image_resize_mode)
 
     def _loader(
         self,

@@ -7,11 +7,26 @@ from collections.abc import Sequence
 from torchvision import transforms as T
 
 
-def clip_transform(size: int, mean: Sequence[float], std: Sequence[float], augment: bool = False) -> T.Compose:
-    """``augment=False``: resize + centre crop (CLIP); ``True``: random resized crop + flip (CoOp)."""
-    bicubic = T.InterpolationMode.BICUBIC
+def clip_transform(
+    size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    augment: bool = False,
+    interpolation: str = "bicubic",
+    resize_mode: str = "shortest",
+) -> T.Compose:
+    """``augment=False``: resize + centre crop (CLIP); ``True``: random resized crop + flip (CoOp).
+
+    ``interpolation`` and ``resize_mode`` are the backbone's: "shortest" resizes the short side and
+    crops the centre (CLIP), "squash" resizes to ``size x size`` (SigLIP).
+    """
+    mode = T.InterpolationMode(interpolation)
     if augment:
-        geometry = [T.RandomResizedCrop(size, scale=(0.08, 1.0), interpolation=bicubic), T.RandomHorizontalFlip()]
+        geometry = [T.RandomResizedCrop(size, scale=(0.08, 1.0), interpolation=mode), T.RandomHorizontalFlip()]
+    elif resize_mode == "shortest":
+        geometry = [T.Resize(size, interpolation=mode), T.CenterCrop(size)]
+    elif resize_mode == "squash":
+        geometry = [T.Resize((size, size), interpolation=mode)]
     else:
-        geometry = [T.Resize(size, interpolation=bicubic), T.CenterCrop(size)]
+        raise ValueError(f"resize mode {resize_mode!r} is not one of 'shortest', 'squash'")
     return T.Compose([T.Lambda(lambda im: im.convert("RGB")), *geometry, T.ToTensor(), T.Normalize(mean, std)])

@@ -12,8 +12,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from aape_lightning.backbones.clip_loader import clip
-from aape_lightning.backbones.frozen_clip import FrozenCLIP, context_layout
+from aape_lightning.backbones.frozen_clip import FrozenCLIP
 from aape_lightning.heads.classification.base import check_class_names
 
 
@@ -44,6 +43,7 @@ class LearnedContext(nn.Module):
     def __init__(self, backbone: FrozenCLIP, options: ContextOptions = ContextOptions()) -> None:
         super().__init__()
         object.__setattr__(self, "backbone", backbone)
+        backbone.require_token_level(type(self).__name__)
         n_ctx, ctx_init = options.n_ctx, options.ctx_init
         class_specific, class_token_position = options.class_specific, options.class_token_position
         if class_token_position not in ("end", "middle", "front"):
@@ -52,7 +52,8 @@ class LearnedContext(nn.Module):
         if ctx_init:
             words = ctx_init.replace("_", " ").strip()
             n_ctx = len(words.split(" "))  # CoOp: one vector per word, the first n token embeddings
-            init = backbone.embed_tokens(backbone.tokenize([words]))[0, 1 : 1 + n_ctx].cpu()  # (n, w)
+            start = backbone.context_start  # after SOS where the tokenizer adds one
+            init = backbone.embed_tokens(backbone.tokenize([words]))[0, start : start + n_ctx].cpu()  # (n, w)
         else:
             init = torch.randn(n_ctx, width) * 0.02  # (n, w), CoOp's init
         if n_ctx + 3 > backbone.context_length:
@@ -73,8 +74,8 @@ class LearnedContext(nn.Module):
         placeholders = " ".join(["X"] * self.n_ctx)
         check_class_names(self.backbone, name, classnames, f"{placeholders} {{}}.", f"or lower n_ctx ({self.n_ctx})")
         tokens = self.backbone.tokenize([f"{placeholders} {c}." for c in classnames]).cpu()  # (K, L)
-        names_only = [len(clip.clip._tokenizer.encode(c)) for c in classnames]
-        index = context_layout(tokens.shape[1], self.n_ctx, names_only, self.position)  # (K, L)
+        names_only = [self.backbone.name_token_count(c) for c in classnames]
+        index = self.backbone.context_layout(tokens.shape[1], self.n_ctx, names_only, self.position)  # (K, L)
         self._layouts[name] = (tokens, index)
         if self.class_specific and name not in self.ctx:
             if self._random_init:  # CoOp's CSC: an independent draw per class
