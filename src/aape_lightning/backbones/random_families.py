@@ -16,8 +16,9 @@ import torch
 
 # ViT-B/16 as each library configures it (the HF defaults are the base sizes; patch 16 for CLIP)
 HF_VIT_B16: dict[str, dict[str, Any]] = {
-    "clip": {"vision_config": {"patch_size": 16, "image_size": 224}, "projection_dim": 512},
-    "siglip": {},  # SiglipConfig's defaults are google/siglip-base-patch16-224's
+    "clip": {"vision_config": {"patch_size": 16, "image_size": 224}, "projection_dim": 512,
+             "text_config": {"vocab_size": 49408}},
+    "siglip": {"text_config": {"vocab_size": 32000}},  # SiglipConfig's defaults are siglip-base-patch16-224's
 }
 
 
