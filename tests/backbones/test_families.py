@@ -10,7 +10,7 @@ import torch
 
 from aape_lightning.backbones import BackboneError, OpenCLIPBackbone, load_backbone
 from aape_lightning.backbones.random_families import build_random_hf, build_random_open_clip
-from aape_lightning.data.transforms import clip_transform
+from aape_lightning.data.transforms import backbone_transform, clip_transform
 from aape_lightning.errors import CheckpointMismatchError
 from aape_lightning.heads import CoOpHead, ZeroShotHead
 from aape_lightning.heads.classification.learned_context import ContextOptions
@@ -89,8 +89,7 @@ def test_preprocessing_comes_from_the_backbone(names, cache_dir):
     assert (clip.image_resize_mode, clip.image_interpolation) == ("shortest", "bicubic")
     wide = Image.new("RGB", (64, 32), (200, 10, 10))
     for b in (siglip, clip):
-        out = clip_transform(b.image_resolution, b.image_mean, b.image_std, False, b.image_interpolation, b.image_resize_mode)(wide)
-        assert out.shape == (3, 32, 32)
+        assert backbone_transform(b)(wide).shape == (3, 32, 32)
     squash = clip_transform(32, (0.5,) * 3, (0.5,) * 3, resize_mode="squash")(Image.new("RGB", (64, 32), (255, 0, 0)))
     assert torch.allclose(squash[0], torch.ones(32, 32))  # the whole image, not a crop
 

@@ -30,3 +30,9 @@ def clip_transform(
     else:
         raise ValueError(f"resize mode {resize_mode!r} is not one of 'shortest', 'squash'")
     return T.Compose([T.Lambda(lambda im: im.convert("RGB")), *geometry, T.ToTensor(), T.Normalize(mean, std)])
+
+
+def backbone_transform(backbone, augment: bool = False) -> T.Compose:
+    """``clip_transform`` with the size, mean, std, interpolation and resize mode the backbone was trained with."""
+    return clip_transform(backbone.image_resolution, backbone.image_mean, backbone.image_std, augment,
+                          backbone.image_interpolation, backbone.image_resize_mode)  # fmt: skip
