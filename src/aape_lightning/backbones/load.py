@@ -7,8 +7,10 @@ from pathlib import Path
 from aape_lightning.backbones.base import FrozenBackbone
 from aape_lightning.backbones.clip_loader import default_cache_dir
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
-from aape_lightning.backbones.hf_backbone import SCHEME as HF, HFBackbone
-from aape_lightning.backbones.open_clip_backbone import SCHEME as OPEN_CLIP, OpenCLIPBackbone
+from aape_lightning.backbones.hf_backbone import SCHEME as HF
+from aape_lightning.backbones.hf_backbone import HFBackbone
+from aape_lightning.backbones.open_clip_backbone import SCHEME as OPEN_CLIP
+from aape_lightning.backbones.open_clip_backbone import OpenCLIPBackbone
 
 # A name's scheme picks the library; names without one are clip-anytorch's (OpenAI names, files, "demo").
 FAMILIES: dict[str, type[FrozenBackbone]] = {OPEN_CLIP: OpenCLIPBackbone, HF: HFBackbone}
