@@ -23,7 +23,10 @@ TEXT = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num
         "max_position_embeddings": 24}  # fmt: skip
 OPEN_CLIP = {"embed_dim": 24, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
              "text_cfg": {"context_length": 24, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}  # fmt: skip
-FAMILIES = ["clip-anytorch", "open_clip", "hf-clip", "hf-siglip"]
+# OpenCLIP's SigLIP text tower: separate text module, no causal mask, last-token pooling, a logit bias
+OPEN_CLIP_SIGLIP = {**OPEN_CLIP, "custom_text": True, "init_logit_bias": -10.0,
+                    "text_cfg": {**OPEN_CLIP["text_cfg"], "no_causal_mask": True, "pool_type": "last", "proj_bias": True}}
+FAMILIES = ["clip-anytorch", "open_clip", "open_clip-siglip", "hf-clip", "hf-siglip"]
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +35,7 @@ def names(tmp_path_factory, tiny_clip) -> dict[str, str]:
     return {
         "clip-anytorch": str(tiny_clip),
         "open_clip": "open_clip:" + str(build_random_open_clip(root / "open_clip", OPEN_CLIP)),
+        "open_clip-siglip": "open_clip:" + str(build_random_open_clip(root / "open_clip_siglip", OPEN_CLIP_SIGLIP)),
         "hf-clip": "hf:" + str(build_random_hf(root / "clip", "clip", WORDS, text_config=TEXT, vision_config=VISION,
                                                projection_dim=24)),  # fmt: skip
         "hf-siglip": "hf:" + str(build_random_hf(root / "siglip", "siglip", WORDS, text_config=TEXT, vision_config=VISION)),
