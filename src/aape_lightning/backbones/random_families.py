@@ -2,8 +2,9 @@
 
 For tests (tiny sizes) and the cost table (ViT-B/16's architecture in each library): the weights
 are random, the architecture, tokenizer layout, pooling and preprocessing are the library's own.
-The Hugging Face tokenizer is a word-level one over the given words (no download), with the
-special tokens placed as CLIP's (SOS .. EOT) or SigLIP's (.. EOS) tokenizers place them.
+The Hugging Face tokenizers know only the given words (no download): for CLIP a word-level fast
+tokenizer with CLIP's special tokens (SOS .. EOT, padded with EOT); for SigLIP the library's own
+``SiglipTokenizer`` on a tiny SentencePiece model trained here (its text cleaning, EOS, padding).
 """
 
 from __future__ import annotations
@@ -43,25 +44,42 @@ def build_random_open_clip(folder: str | Path, model_cfg: dict[str, Any] | str, 
     return folder
 
 
-def word_tokenizer(words: list[str], kind: Literal["clip", "siglip"]):
-    """A fast word-level tokenizer (lower-cased, punctuation split off) with the family's special tokens."""
+def word_tokenizer(words: list[str], kind: Literal["clip", "siglip"], folder: Path):
+    """A tokenizer that knows ``words`` (lower-cased) and the placeholder "x", with the family's special tokens."""
+    if kind == "siglip":
+        return sentencepiece_tokenizer(words, folder / "spiece.model")
     from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
     from tokenizers.models import WordLevel
     from transformers import PreTrainedTokenizerFast
 
-    specials = ["<pad>", "<unk>", "<sot>", "<eot>"] if kind == "clip" else ["<pad>", "<unk>", "</s>"]
+    specials = ["<pad>", "<unk>", "<sot>", "<eot>"]
     vocab = {t: i for i, t in enumerate(dict.fromkeys([*specials, "x", ".", ",", *(w.lower() for w in words)]))}
     tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    if kind == "clip":  # [SOS] text [EOT], padded with EOT as OpenAI's HF tokenizer does
-        tok.post_processor = processors.TemplateProcessing(
-            single="<sot> $A <eot>", special_tokens=[("<sot>", vocab["<sot>"]), ("<eot>", vocab["<eot>"])]
-        )
-        return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<sot>", eos_token="<eot>",
-                                       pad_token="<eot>", unk_token="<unk>")  # fmt: skip
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", vocab["</s>"])])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", pad_token="<pad>", unk_token="<unk>")
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()  # punctuation split off
+    tok.post_processor = processors.TemplateProcessing(  # [SOS] text [EOT], padded with EOT as OpenAI's HF tokenizer
+        single="<sot> $A <eot>", special_tokens=[("<sot>", vocab["<sot>"]), ("<eot>", vocab["<eot>"])]
+    )
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<sot>", eos_token="<eot>",
+                                   pad_token="<eot>", unk_token="<unk>")  # fmt: skip
+
+
+def sentencepiece_tokenizer(words: list[str], path: Path):
+    """``SiglipTokenizer`` on a word-level SentencePiece model of ``words`` (pad 0, EOS 1, unknown 2, no BOS)."""
+    import io
+
+    import sentencepiece as spm
+    from transformers import SiglipTokenizer
+
+    vocab = list(dict.fromkeys(["x", "a", "photo", "of", *(w.lower() for w in words)]))
+    sentences = [" ".join(vocab[i:] + vocab[:i]) for i in range(len(vocab))]  # every word, equally often
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=model, model_type="word",
+                                   vocab_size=len(vocab) + 3, hard_vocab_limit=False, pad_id=0, eos_id=1, unk_id=2,
+                                   bos_id=-1, minloglevel=2)  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(model.getvalue())
+    return SiglipTokenizer(vocab_file=str(path))
 
 
 def build_random_hf(folder: str | Path, kind: Literal["clip", "siglip"], words: list[str], seed: int = 0,
@@ -73,7 +91,8 @@ def build_random_hf(folder: str | Path, kind: Literal["clip", "siglip"], words: 
     """
     import transformers
 
-    tokenizer = word_tokenizer(words, kind)
+    folder = Path(folder)
+    tokenizer = word_tokenizer(words, kind, folder)
     text = {"vocab_size": max(len(tokenizer), 2), **config.pop("text_config", {})}
     if kind == "clip":
         text.update(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
@@ -90,7 +109,6 @@ def build_random_hf(folder: str | Path, kind: Literal["clip", "siglip"], words: 
         proc = processor(size={"height": side, "width": side})
     torch.manual_seed(seed)
     model = model_cls(cfg)
-    folder = Path(folder)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     proc.save_pretrained(folder)
