@@ -113,13 +113,14 @@ def run_cost(spec: TableSpec) -> str:
     tasks, rows = {}, {}
     for backbone, label in zip(backbones, labels):
         for method, (config, *method_args) in chosen.items():
-            row = method if len(backbones) == 1 else f"{method} ({label})"
+            row, root = (method, output / method) if len(backbones) == 1 else \
+                (f"{method} ({label})", output / label.replace("/", "-").replace(":", "_") / method)  # fmt: skip
             args = [a for c in spec.base for a in ("--config", c)]
             args += [*dataset_args, "--config", config, *method_args, *spec.extra_args, *spec.user_args(),
                      "--model.backbone", backbone, "--seed_everything", str(spec.seeds[0]),
                      "--trainer.max_epochs", str(opts["train_epochs"]), "--trainer.limit_val_batches", "0",
                      "--trainer.limit_test_batches", "1", "--trainer.logger", "false",
-                     "--trainer.enable_checkpointing", "false", "--trainer.default_root_dir", str(output / method)]
+                     "--trainer.enable_checkpointing", "false", "--trainer.default_root_dir", str(root)]
             progress.start(f"{row} (build, fit {opts['train_epochs']} epoch)")
             start = time.perf_counter()
             task, data, epochs = build_method(args, train=True)
