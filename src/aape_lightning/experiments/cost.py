@@ -79,6 +79,8 @@ def random_backbone(architecture: str, folder: Path) -> str:
         else:
             build_random_hf(path, family["config"], [], **HF_VIT_B16[family["config"]])
     return f"{family['scheme']}:{path}"
+
+
 def gflops_per_image(task, images: torch.Tensor, class_set: str) -> float:
     """FLOPs of one forward pass from pixels to logits, counted by PyTorch, per image, in GFLOPs."""
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
