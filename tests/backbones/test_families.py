@@ -116,6 +116,7 @@ def test_a_head_the_backbone_cannot_run_is_refused_naming_both(names, cache_dir,
 
 @pytest.mark.parametrize("name, hint", [("hf:nobody/no-such-model", "hf download nobody/no-such-model"),
                                         ("open_clip:ViT-B-16/laion2b_s34b_b88k", "hf download"),
+                                        ("open_clip:hf-hub:nobody/none", "hf download nobody/none"),
                                         ("open_clip:ViT-B-16", "name the weights")])  # fmt: skip
 def test_a_name_not_in_the_local_caches_says_what_to_download(name, hint, cache_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty_hub"))

@@ -6,7 +6,8 @@ Names:
                                   ``~/.cache/clip`` for URL weights), never downloaded;
   ``open_clip:<model>/<file>``    a built-in model config with a local checkpoint (``open_clip:ViT-B-16//ckpt/e30.pt``);
   ``open_clip:<folder>``          a folder holding ``open_clip_config.json`` (model + preprocessing) and its weights,
-                                  OpenCLIP's own layout for saved or hub models.
+                                  OpenCLIP's own layout for saved or hub models;
+  ``open_clip:hf-hub:<repo>``     such a folder from the local Hugging Face cache (e.g. ``hf-hub:timm/ViT-B-16-SigLIP``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from torch import Tensor, nn
 
 from aape_lightning.backbones.base import FrozenBackbone
 from aape_lightning.backbones.clip_loader import BackboneSpec, file_sha256
-from aape_lightning.backbones.hf_backbone import token_prefix_length
+from aape_lightning.backbones.hf_backbone import SCHEME as HF_SCHEME
+from aape_lightning.backbones.hf_backbone import hf_folder, token_prefix_length
 from aape_lightning.errors import BackboneError
 
 log = logging.getLogger(__name__)
 
 SCHEME = "open_clip:"
+HUB = "hf-hub:"  # OpenCLIP's own prefix for models on the Hugging Face hub
 PREPROCESS_KEYS = ("mean", "std", "interpolation", "resize_mode")  # what a pretrained tag says about its images
 
 
@@ -68,7 +71,8 @@ def cached_weights(name: str, arch: str, tag: str) -> tuple[str, dict]:
 def parse_name(name: str) -> tuple[str, str | None, str]:
     """``open_clip:...`` -> (model for ``create_model``, checkpoint file or None, the weights to hash)."""
     ref = name[len(SCHEME):]
-    folder = Path(ref).expanduser()
+    hub = ref.startswith(HUB)
+    folder = hf_folder(HF_SCHEME + ref[len(HUB):]) if hub else Path(ref).expanduser()
     if folder.is_dir():
         if not (folder / "open_clip_config.json").is_file():
             raise BackboneError(f"backbone {name!r}: folder {folder} has no open_clip_config.json (model + preprocessing)")
