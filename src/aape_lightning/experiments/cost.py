@@ -82,9 +82,18 @@ def random_backbone(architecture: str, folder: Path) -> str:
 
 
 def gflops_per_image(task, images: torch.Tensor, class_set: str) -> float:
-    """FLOPs of one forward pass from pixels to logits, counted by PyTorch, per image, in GFLOPs."""
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        task(images, class_set)
+    """FLOPs of one forward pass from pixels to logits, counted by PyTorch, per image, in GFLOPs.
+
+    ``nn.MultiheadAttention``'s fused inference path (taken by batch-first towers such as OpenCLIP's)
+    is an op the counter does not know, so it is switched off while counting: the same math, counted.
+    """
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            task(images, class_set)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     return counter.get_total_flops() / images.shape[0] / 1e9
 
 
