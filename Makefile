@@ -36,7 +36,9 @@ demo-retrieval: $(STAMP)  ## retrieval R@K, plain CLIP vs AAPE (zero-shot and fi
 
 # `make reproduce-table`: the paper's tables on the offline demo world (configs/table/demo*.yaml);
 # `make reproduce-table DATA=<root> BACKBONE=ViT-B/16 TABLE=base2new|dg|cross|ablations|scaling|cost`: the real
-# ones (configs/table/<table>.yaml). Each writes results/<table>.md, .csv and .png; an interrupted table resumes.
+# ones (configs/table/<table>.yaml); BACKBONE is any name of docs/backbones.md (ViT-B/16,
+# open_clip:ViT-B-16/laion2b_s34b_b88k, hf:google/siglip-base-patch16-224, ...). Each writes results/<table>.md,
+# .csv and .png; an interrupted table resumes.
 # JOBS: runs at once, each in its own process with CPUs / JOBS threads (the cost table always measures alone);
 # 2 for the demo tables (1 h 04 min on 2 CPU cores), 1 for real data (one GPU, one run).
 TABLES ?= base2new dg cross ablations scaling cost

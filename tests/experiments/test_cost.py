@@ -62,3 +62,27 @@ def test_aape_uses_h_and_g_at_inference_not_the_aggregator(tiny_clip, cache_dir)
     zero_shot = ClassificationTask(backbone=str(tiny_clip), head=ZeroShotHead, cache_dir=str(cache_dir))
     zero_shot.head.set_classes("all", ["red square"], "a photo of a {}.")
     assert inference_parameters(zero_shot, images, "all") == 0
+
+
+def test_cost_table_puts_architectures_of_several_libraries_side_by_side(tmp_path, tiny_dataset, cache_dir, monkeypatch):
+    """The ViT-B/16 entries, shrunk to tiny sizes: one row per method and architecture, each on its own backbone."""
+    from aape_lightning.backbones import TINY_CONFIG, random_families
+    from aape_lightning.experiments import cost
+
+    monkeypatch.setitem(cost.RANDOM_ARCHITECTURES, "ViT-B/16", TINY_CONFIG)
+    tiny = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+    monkeypatch.setitem(random_families.HF_VIT_B16, "siglip", {"text_config": {**tiny, "max_position_embeddings": 24},
+                                                              "vision_config": {**tiny, "image_size": 32, "patch_size": 8}})  # fmt: skip
+    spec = TableSpec(
+        methods={"zero_shot": str(CONFIGS / "classification/zero_shot.yaml")}, base=[str(CONFIGS / "fewshot.yaml")],
+        datasets={"Tiny": ["--data.reader.root", str(tiny_dataset)]}, seeds=[1], output=str(tmp_path / "cost"),
+        results=str(tmp_path / "results"), name="cost", layout="cost",
+        cost={"batch": 2, "repeats": 1, "architecture": "ViT-B/16, hf:siglip-base-patch16-224"},
+        extra_args=["--trainer.accelerator", "cpu", "--data.num_workers", "0", "--data.shots", "1",
+                    "--data.eval_batch_size", "2", "--trainer.enable_progress_bar", "false"],
+    )  # fmt: skip
+    run_table(spec)
+    rows = {r["method"]: r for r in csv.DictReader((tmp_path / "results" / "cost.csv").open())}
+    assert set(rows) == {"zero_shot (ViT-B/16)", "zero_shot (hf:siglip-base-patch16-224)"}
+    assert all(float(r["gflops_per_image"]) > 0 for r in rows.values())
+    assert (tmp_path / "cost" / "random_hf_siglip-base-patch16-224" / "config.json").is_file()

@@ -14,7 +14,7 @@ from aape_lightning.data.image_dataset import ImageDataset, collate_skipping
 from aape_lightning.data.image_files import IMAGE_SUFFIXES, find_images
 from aape_lightning.data.image_record import ImageRecord, UnlabelledImage
 from aape_lightning.data.resumable_loader import ResumableDataLoader
-from aape_lightning.data.transforms import clip_transform
+from aape_lightning.data.transforms import backbone_transform
 from aape_lightning.errors import DataError
 
 
@@ -52,8 +52,7 @@ class ImageDataModule(L.LightningDataModule):
         self.on_bad_image = on_bad_image
 
     def _transform(self, augment: bool):
-        backbone = self.trainer.lightning_module.backbone
-        return clip_transform(backbone.image_resolution, backbone.image_mean, backbone.image_std, augment)
+        return backbone_transform(self.trainer.lightning_module.backbone, augment)
 
     def _loader(
         self,

@@ -6,7 +6,9 @@ then measured on one batch of images, from pixels to logits: FLOPs counted by
 ``torch.utils.flop_counter`` (not by hand), and images/s timed side by side in one process, the
 methods taking turns on the same batch so that machine load hits all alike. The backbone is, by
 default, ViT-B/16's architecture with random weights: the cost does not depend on the weights, so
-no download is needed; ``--backbone`` measures a real CLIP instead.
+no download is needed; ``--backbone`` measures a real CLIP instead. ``cost.architecture`` may list
+several, comma-separated, to put ViT-B/16 as clip-anytorch, OpenCLIP and Hugging Face build it
+side by side (one row per method and architecture).
 
 Two parameter counts: those the optimiser trains, and those the inference forward uses (found in
 its autograd graph): AAPE trains its aggregator but keeps only h and g at inference, which is what
@@ -39,6 +41,12 @@ RANDOM_ARCHITECTURES: dict[str, dict[str, int]] = {
     "ViT-B/16": dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=16,
                      context_length=77, transformer_width=512, transformer_heads=8, transformer_layers=12),
 }  # fmt: skip
+# The same architecture in the other libraries, random weights, written in their users' layouts
+RANDOM_FAMILIES: dict[str, dict[str, str]] = {
+    "open_clip:ViT-B-16": {"scheme": "open_clip", "config": "ViT-B-16"},
+    "hf:clip-vit-base-patch16": {"scheme": "hf", "config": "clip"},
+    "hf:siglip-base-patch16-224": {"scheme": "hf", "config": "siglip"},
+}
 COLUMNS = ("trained parameters", "parameters used at inference", "GFLOPs / image", "images / s", "train s / epoch")
 DIGITS = {"trained parameters": 0, "parameters used at inference": 0, "GFLOPs / image": 3, "images / s": 1,
           "train s / epoch": 2}  # fmt: skip
@@ -58,20 +66,40 @@ class EpochTimer(Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
-def random_backbone(architecture: str, folder: Path) -> Path:
-    """A CLIP file of ``architecture`` with random weights (written once, reused)."""
+def random_backbone(architecture: str, folder: Path) -> str:
+    """A backbone name for ``architecture`` with random weights (written once under ``folder``, reused)."""
     from aape_lightning.backbones import build_tiny_clip
+    from aape_lightning.backbones.random_families import HF_VIT_B16, build_random_hf, build_random_open_clip
 
-    if architecture not in RANDOM_ARCHITECTURES:
-        raise TableError(f"cost.architecture {architecture!r} is not one of {sorted(RANDOM_ARCHITECTURES)}")
-    path = folder / f"random_{architecture.replace('/', '-')}.pt"
-    return path if path.is_file() else build_tiny_clip(path, seed=0, **RANDOM_ARCHITECTURES[architecture])
+    known = sorted([*RANDOM_ARCHITECTURES, *RANDOM_FAMILIES])
+    if architecture not in known:
+        raise TableError(f"cost.architecture {architecture!r} is not one of {known} (comma-separated for several)")
+    safe = architecture.replace("/", "-").replace(":", "_")
+    if architecture in RANDOM_ARCHITECTURES:
+        path = folder / f"random_{safe}.pt"
+        return str(path if path.is_file() else build_tiny_clip(path, seed=0, **RANDOM_ARCHITECTURES[architecture]))
+    family, path = RANDOM_FAMILIES[architecture], folder / f"random_{safe}"
+    if not path.is_dir():
+        if family["scheme"] == "open_clip":
+            build_random_open_clip(path, family["config"])
+        else:
+            build_random_hf(path, family["config"], [], **HF_VIT_B16[family["config"]])
+    return f"{family['scheme']}:{path}"
 
 
 def gflops_per_image(task, images: torch.Tensor, class_set: str) -> float:
-    """FLOPs of one forward pass from pixels to logits, counted by PyTorch, per image, in GFLOPs."""
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        task(images, class_set)
+    """FLOPs of one forward pass from pixels to logits, counted by PyTorch, per image, in GFLOPs.
+
+    ``nn.MultiheadAttention``'s fused inference path (taken by batch-first towers such as OpenCLIP's)
+    is an op the counter does not know, so it is switched off while counting: the same math, counted.
+    """
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            task(images, class_set)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     return counter.get_total_flops() / images.shape[0] / 1e9
 
 
@@ -123,40 +151,45 @@ def run_cost(spec: TableSpec) -> str:
     dataset, dataset_args = next(iter(spec.datasets.items()))
     output = Path(spec.output)
     output.mkdir(parents=True, exist_ok=True)
-    backbone = spec.backbone or str(random_backbone(str(opts["architecture"]), output))
-    progress = Progress(len(chosen))
+    architectures = [a.strip() for a in str(opts["architecture"]).split(",")]
+    backbones = [spec.backbone] if spec.backbone else [random_backbone(a, output) for a in architectures]
+    labels = [spec.backbone] if spec.backbone else architectures
+    progress = Progress(len(chosen) * len(backbones))
     tasks, rows = {}, {}
-    for method, (config, *method_args) in chosen.items():
-        args = [a for c in spec.base for a in ("--config", c)]
-        args += [*dataset_args, "--config", config, *method_args, *spec.extra_args, *spec.user_args(),
-                 "--model.backbone", backbone, "--seed_everything", str(spec.seeds[0]),
-                 "--trainer.max_epochs", str(opts["train_epochs"]), "--trainer.limit_val_batches", "0",
-                 "--trainer.limit_test_batches", "1", "--trainer.logger", "false",
-                 "--trainer.enable_checkpointing", "false", "--trainer.default_root_dir", str(output / method)]
-        progress.start(f"{method} (build, fit {opts['train_epochs']} epoch)")
-        start = time.perf_counter()
-        task, data, epochs = build_method(args, train=True)
-        progress.finish(time.perf_counter() - start)
-        tasks[method] = (task, data.test_sets[0])
-        rows[method] = {"trained parameters": [float(trained_parameters(task))], "train s / epoch": epochs}
+    for backbone, label in zip(backbones, labels):
+        for method, (config, *method_args) in chosen.items():
+            row, root = (method, output / method) if len(backbones) == 1 else \
+                (f"{method} ({label})", output / label.replace("/", "-").replace(":", "_") / method)  # fmt: skip
+            args = [a for c in spec.base for a in ("--config", c)]
+            args += [*dataset_args, "--config", config, *method_args, *spec.extra_args, *spec.user_args(),
+                     "--model.backbone", backbone, "--seed_everything", str(spec.seeds[0]),
+                     "--trainer.max_epochs", str(opts["train_epochs"]), "--trainer.limit_val_batches", "0",
+                     "--trainer.limit_test_batches", "1", "--trainer.logger", "false",
+                     "--trainer.enable_checkpointing", "false", "--trainer.default_root_dir", str(root)]
+            progress.start(f"{row} (build, fit {opts['train_epochs']} epoch)")
+            start = time.perf_counter()
+            task, data, epochs = build_method(args, train=True)
+            progress.finish(time.perf_counter() - start)
+            res = task.backbone.image_resolution
+            images = torch.randn(int(opts["batch"]), 3, res, res, generator=torch.Generator().manual_seed(0))
+            tasks[row] = (task, data.test_sets[0], images.to(task.device))
+                        rows[row] = {"trained parameters": [float(trained_parameters(task))], "train s / epoch": epochs}
     first = next(iter(tasks.values()))[0]
-    res = first.backbone.image_resolution
-    images = torch.randn(int(opts["batch"]), 3, res, res, generator=torch.Generator().manual_seed(0)).to(first.device)
     times: dict[str, list[float]] = {m: [] for m in tasks}
-    for method, (task, class_set) in tasks.items():
+    for method, (task, class_set, images) in tasks.items():
         rows[method]["parameters used at inference"] = [float(inference_parameters(task, images[:2], class_set))]
     with torch.no_grad():
-        for method, (task, class_set) in tasks.items():
+        for method, (task, class_set, images) in tasks.items():
             rows[method]["GFLOPs / image"] = [gflops_per_image(task, images, class_set)]
             task(images[:2], class_set)  # warm-up: class features cached, allocator primed
         for _ in range(int(opts["repeats"])):  # the methods take turns on the same batch
-            for method, (task, class_set) in tasks.items():
+            for method, (task, class_set, images) in tasks.items():
                 start = time.perf_counter()
                 task(images, class_set)
                 times[method].append(time.perf_counter() - start)
     for method in tasks:
-        rows[method]["images / s"] = [images.shape[0] / t for t in times[method]]
-    table = cost_markdown(spec, rows, dataset, backbone, opts, first)
+        rows[method]["images / s"] = [int(opts["batch"]) / t for t in times[method]]
+    table = cost_markdown(spec, rows, dataset, ", ".join(Path(b.split(":", 1)[-1]).name for b in backbones), opts, first)
     _write_cost_csv(spec, rows, times)
     if spec.results:
         (Path(spec.results) / f"{spec.name or 'cost'}.md").write_text(table + "\n", encoding="utf-8")
@@ -168,7 +201,7 @@ def cost_markdown(spec: TableSpec, rows, dataset: str, backbone: str, opts: dict
         f"CPU, {torch.get_num_threads()} thread(s)"  # fmt: skip
     arch = "" if spec.backbone else f"{opts['architecture']} architecture, random weights "
     lines = [spec.title] if spec.title else []
-    lines += [f"backbone {arch}({Path(backbone).name}); {dataset}; batch of {opts['batch']} images, pixels to logits; "
+    lines += [f"backbone {arch}({backbone}); {dataset}; batch of {opts['batch']} images, pixels to logits; "
               f"{device}; images / s: mean ± std over {opts['repeats']} turns; train s / epoch: "
               f"{opts['train_epochs']} epoch(s); best per column in bold", ""]
     lines += grid(list(COLUMNS), rows, LOWER_BETTER, DIGITS)

@@ -120,7 +120,7 @@ def draw(image: Image.Image, classname: str, how: str, prompts: list[str], weigh
 
 
 def explain_main(argv: list[str] | None = None) -> int:
-    from aape_lightning.data.transforms import clip_transform
+    from aape_lightning.data.transforms import backbone_transform
     from aape_lightning.tasks.checkpoint import load_task
 
     args = _parser().parse_args(argv)
@@ -133,7 +133,7 @@ def explain_main(argv: list[str] | None = None) -> int:
         )
     bank = class_prompts(task, args.ckpt_path, args.prompts)
     backbone = task.backbone
-    transform = clip_transform(backbone.image_resolution, backbone.image_mean, backbone.image_std)
+    transform = backbone_transform(backbone)
     for name, names in (task.hparams.get("class_sets") or {}).items():
         task.head.set_classes(name, names, task.hparams["template"])
     records = []

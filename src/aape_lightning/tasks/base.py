@@ -14,7 +14,7 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
-from aape_lightning.backbones.frozen_clip import FrozenCLIP
+from aape_lightning.backbones.load import load_backbone
 from aape_lightning.errors import CheckpointMismatchError
 
 
@@ -22,7 +22,10 @@ class FrozenBackboneTask(L.LightningModule):
     """A LightningModule around a frozen CLIP; subclasses add a head, steps and metrics.
 
     Args:
-        backbone: a CLIP name (e.g. "ViT-B/16"), a local checkpoint file, or "demo".
+        backbone: a CLIP name (e.g. "ViT-B/16"), a local checkpoint file, "demo", an OpenCLIP model
+            ("open_clip:ViT-B-16/laion2b_s34b_b88k", "open_clip:<folder>") or a Hugging Face one
+            ("hf:openai/clip-vit-base-patch16", "hf:google/siglip-base-patch16-224", "hf:<folder>");
+            see docs/backbones.md.
         cache_dir: where downloads and prompt embeddings are cached (default: $AAPE_CACHE_DIR,
             else $XDG_CACHE_HOME/aape).
         optimizer: the optimiser, called with the trainable parameters only.
@@ -41,7 +44,7 @@ class FrozenBackboneTask(L.LightningModule):
         warmup_lr: float = 1e-5,
     ) -> None:
         super().__init__()
-        self.backbone = FrozenCLIP.load(backbone, cache_dir)
+        self.backbone = load_backbone(backbone, cache_dir)
         self._optimizer = optimizer
         self.data_config: dict | None = None  # the CLI's data settings, saved so `aape test --ckpt_path` needs none
         self.schedule, self.warmup_epochs, self.warmup_lr = schedule, warmup_epochs, warmup_lr

@@ -67,6 +67,7 @@ class AAPEHead(ClassificationHead):
             nn.init.eye_(self.class_proj.weight)
             nn.init.zeros_(self.aape_proj.weight)
         elif fusion == "token":
+            backbone.require_token_level(f"{type(self).__name__}(fusion='token')")
             self.n_tokens = n_tokens
             self.to_tokens = nn.Linear(dim, n_tokens * backbone.token_width)
         self.register_buffer("prompt_bank", torch.empty(0), persistent=False)  # (K, M, d), training only

@@ -28,6 +28,7 @@ class CoCoOpHead(ClassificationHead):
         meta_hidden_ratio: int = 16,
     ) -> None:
         super().__init__(backbone)
+        backbone.require_token_level(type(self).__name__)  # soft prompts: refused in one line where impossible
         self.context = LearnedContext(backbone, context)
         dim = backbone.embed_dim
         hidden = max(dim // meta_hidden_ratio, 1)

@@ -20,6 +20,7 @@ class CoOpHead(ClassificationHead):
 
     def __init__(self, backbone: FrozenCLIP, context: ContextOptions = ContextOptions()) -> None:
         super().__init__(backbone)
+        backbone.require_token_level(type(self).__name__)  # soft prompts: refused in one line where impossible
         self.context = LearnedContext(backbone, context)
 
     def set_classes(self, name: str, classnames: list[str], template: str) -> None:

@@ -12,8 +12,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from aape_lightning.backbones.clip_loader import clip
-from aape_lightning.backbones.frozen_clip import FrozenCLIP, context_layout
+from aape_lightning.backbones.frozen_clip import FrozenCLIP
 from aape_lightning.heads.classification.base import check_class_names
 
 
@@ -50,6 +49,7 @@ class LearnedContext(nn.Module):
     def __init__(self, backbone: FrozenCLIP, options: ContextOptions = ContextOptions()) -> None:
         super().__init__()
         object.__setattr__(self, "backbone", backbone)
+        backbone.require_token_level(type(self).__name__)
         n_ctx, ctx_init = options.n_ctx, options.ctx_init
         class_specific, class_token_position = options.class_specific, options.class_token_position
         if class_token_position not in ("end", "middle", "front"):
@@ -61,7 +61,8 @@ class LearnedContext(nn.Module):
         if ctx_init:
             words = ctx_init.replace("_", " ").strip()
             n_ctx = len(words.split(" "))  # CoOp: one vector per word, the first n token embeddings
-            init = backbone.embed_tokens(backbone.tokenize([words]))[0, 1 : 1 + n_ctx].cpu()  # (n, w)
+            start = backbone.context_start  # after SOS where the tokenizer adds one
+            init = backbone.embed_tokens(backbone.tokenize([words]))[0, start : start + n_ctx].cpu()  # (n, w)
         elif not class_specific:
             init = nn.init.normal_(torch.empty(n_ctx, self.width), std=0.02)  # (n, w), CoOp's draw
         # the text before the class name; its first n tokens after SOS are replaced by the context
@@ -89,9 +90,9 @@ class LearnedContext(nn.Module):
         pattern = self.prefix.replace("{", "{{").replace("}", "}}") + " {}."
         check_class_names(self.backbone, name, classnames, pattern, f"or lower n_ctx ({self.n_ctx})")
         tokens = self.backbone.tokenize([pattern.format(c) for c in classnames]).cpu()  # (K, L)
-        names_only = [len(clip.clip._tokenizer.encode(c)) for c in classnames]
+        names_only = [self.backbone.name_token_count(c) for c in classnames]
         # as CoOp: in "front"/"middle" the class slice is the name's token count right after the context
-        index = context_layout(tokens.shape[1], self.n_ctx, names_only, self.position)  # (K, L)
+        index = self.backbone.context_layout(tokens.shape[1], self.n_ctx, names_only, self.position)  # (K, L)
         self._layouts[name] = (tokens, index)
         if self.class_specific and name not in self.ctx:
             if self._init is None:  # CoOp's CSC: one N(0, 0.02) draw of every class's context

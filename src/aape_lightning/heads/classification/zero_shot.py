@@ -9,7 +9,7 @@ from aape_lightning.heads.classification.base import ClassificationHead, HeadOut
 
 
 class ZeroShotHead(ClassificationHead):
-    """Logits ``tau * cos(f(x), g(template(class)))``.
+    """Logits ``tau * cos(f(x), g(template(class))) + b`` (``b``: the backbone's logit bias, SigLIP's; else 0).
 
     Args:
         backbone: the frozen CLIP (given by the task).
@@ -25,4 +25,5 @@ class ZeroShotHead(ClassificationHead):
         self.templates = list(templates) if templates else None
 
     def forward(self, image: Tensor, class_set: str, labels: Tensor | None = None) -> HeadOutput:
-        return HeadOutput(zero_shot_logits(image, self.class_features(class_set), self.backbone.logit_scale))
+        logits = zero_shot_logits(image, self.class_features(class_set), self.backbone.logit_scale)  # (B, K)
+        return HeadOutput(logits + self.backbone.logit_bias.to(logits.dtype))
