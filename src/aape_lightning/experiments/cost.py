@@ -173,7 +173,7 @@ def run_cost(spec: TableSpec) -> str:
             res = task.backbone.image_resolution
             images = torch.randn(int(opts["batch"]), 3, res, res, generator=torch.Generator().manual_seed(0))
             tasks[row] = (task, data.test_sets[0], images.to(task.device))
-                        rows[row] = {"trained parameters": [float(trained_parameters(task))], "train s / epoch": epochs}
+            rows[row] = {"trained parameters": [float(trained_parameters(task))], "train s / epoch": epochs}
     first = next(iter(tasks.values()))[0]
     times: dict[str, list[float]] = {m: [] for m in tasks}
     for method, (task, class_set, images) in tasks.items():
