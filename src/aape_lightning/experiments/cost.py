@@ -123,8 +123,7 @@ def run_cost(spec: TableSpec) -> str:
         rows[method]["images / s"] = [images.shape[0] / t for t in times[method]]
     table = cost_markdown(spec, rows, dataset, backbone, opts, first)
     _write_cost_csv(spec, rows, times)
-    if spec.results:
-        (Path(spec.results) / f"{spec.name or 'cost'}.md").write_text(table + "\n")
+    (spec.results_dir() / f"{spec.name or 'cost'}.md").write_text(table + "\n")
     return table
 
 
@@ -144,11 +143,9 @@ def cost_markdown(spec: TableSpec, rows, dataset: str, backbone: str, opts: dict
 
 
 def _write_cost_csv(spec: TableSpec, rows, times) -> None:
-    if not spec.results:
-        return
     import csv
 
-    out = Path(spec.results)
+    out = spec.results_dir()
     out.mkdir(parents=True, exist_ok=True)
     name = spec.name or "cost"
     with (out / f"{name}.csv").open("w", newline="") as f:
