@@ -290,13 +290,14 @@ def make_launcher(spec: TableSpec):
     return LocalPool(spec.jobs, spec.device_list(), spec.threads_per_job)
 
 
-def execute(runs: list[Run], source: str, launcher=None, lock_poll_s: float = 1.0) -> list[Outcome]:
+def execute(runs: list[Run], source: str, launcher=None, lock_poll_s: float = 1.0, target=None) -> list[Outcome]:
     """Run (or reuse) every run through ``launcher``, with a progress line per run; failures are kept, not raised.
 
     Outcomes keep the runs' order whatever order they end in. A run is computed only by the process
     holding its lock (run_lock.py): a run another ``aape table`` is computing is skipped and looked at
     again later, and then reused. SIGINT / SIGTERM (``TableInterrupted``) stop the launcher's work and
-    propagate, with the count of finished runs.
+    propagate, with the count of finished runs. ``target(args, tests, threads) -> (metrics, wall_s)``
+    computes one run (default: fit + test, ``_timed_run``; tests give a picklable stand-in).
     """
     from aape_lightning.experiments.local_pool import LocalPool
     from aape_lightning.experiments.run_lock import RunLock
@@ -354,7 +355,8 @@ def execute(runs: list[Run], source: str, launcher=None, lock_poll_s: float = 1.
             locks[i] = lock
             progress.start(runs[i].what)
             start = time.perf_counter()
-            handle = launcher.submit(runs[i].run_dir, keys[i], _timed_run, runs[i].args, runs[i].tests, launcher.threads)
+            handle = launcher.submit(runs[i].run_dir, keys[i], target or _timed_run, runs[i].args, runs[i].tests,
+                                     launcher.threads)  # fmt: skip
             running[handle] = (i, start)
 
     try:
