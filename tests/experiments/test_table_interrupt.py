@@ -13,39 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aape_lightning.experiments.process_tree import alive, descendants
 from cli_helpers import aape_env
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 pytestmark = pytest.mark.slow
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (from /proc: no psutil)."""
-    parent = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            parent[int(stat.parent.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, pp in parent.items() if pp in frontier} - found
-        found |= frontier
-    return found
-
-
-def alive(pids: set[int]) -> set[int]:
-    out = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            out.add(pid)
-    return out
 
 
 def start_table(args: list[str], env: dict) -> tuple[subprocess.Popen, list[str]]:

@@ -47,5 +47,5 @@ class Launcher(ABC):
     def stop(self) -> None:
         """Interrupt: end every call still in flight (and every process it started), within seconds."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: only launchers that keep workers need it
         """The table is done: release workers."""

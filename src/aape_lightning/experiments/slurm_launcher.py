@@ -59,20 +59,17 @@ class JobFailed(RuntimeError):
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.is_file() and stat.read_text().rsplit(")", 1)[-1].split()[0] == "Z")  # a zombie has ended
+    from aape_lightning.experiments.process_tree import alive
+
+    return bool(alive({pid}))
 
 
 def _last_error_line(err: BaseException) -> str:
-    """submitit's FailedJobError carries the job's whole traceback: keep its final line (the error itself)."""
-    trace = str(err).split("You can check full logs")[0].strip().splitlines()
-    return trace[-1].strip() if trace else type(err).__name__
+    """submitit's FailedJobError carries the job's whole traceback: keep the error's first line (after the last frame)."""
+    trace = [ln for ln in str(err).split("You can check full logs")[0].splitlines() if ln.strip().strip("-")]
+    frames = [k for k, ln in enumerate(trace) if ln.startswith(" ")]
+    after = trace[frames[-1] + 1:] if frames else trace[-1:]
+    return after[0].strip() if after else type(err).__name__
 
 
 class SlurmLauncher(Launcher):
@@ -152,7 +149,11 @@ class SlurmLauncher(Launcher):
             raise JobFailed(f"{_last_error_line(err)}; logs in {job.paths.folder}") from None
 
     def stop(self) -> None:
-        """Cancel every job in flight (scancel, or SIGINT to a local job), then wait a few seconds for local ones."""
+        """Cancel every job in flight (scancel, or SIGINT to a local job); what a local job started is then killed."""
+        from aape_lightning.experiments.process_tree import descendants, kill_all
+
+        local = {int(job.job_id) for job in self._live if self.options.cluster == "local"}
+        started = {p for pid in local for p in descendants(pid)} | local
         for job in self._live:
             if getattr(job, "_process", True) is None:
                 try:
@@ -167,6 +168,7 @@ class SlurmLauncher(Launcher):
             if process is not None:
                 try:
                     process.wait(timeout=max(deadline - time.monotonic(), 0.1))
-                except Exception:  # noqa: BLE001 - still alive: kill it
-                    process.kill()
+                except Exception:  # noqa: BLE001 - still alive: killed below
+                    pass
+        kill_all(started)  # the job's own children (a DataLoader worker, a subprocess) with it
         self._live.clear()
