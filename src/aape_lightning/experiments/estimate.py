@@ -58,10 +58,22 @@ def head_class(config: str) -> str | None:
     return stacked(["--config", config]).get("model.head.class_path")
 
 
-def read_cost(path: Path) -> tuple[dict[str, dict[str, float]], str, int]:
-    """Per method: train and test seconds per image; the device line and images per epoch from the cost markdown."""
+def epoch_images(cost_spec: TableSpec, md: str) -> int:
+    """Images in one training epoch of the cost table: said in its title (demo), else its dataset's classes x shots."""
+    said = re.search(r"(\d+) images per epoch", md)
+    if said:
+        return int(said.group(1))
+    run = cost_spec.runs()[0]
+    cfg = stacked(run.args)
+    classes = DATASET_SIZES[run.dataset][0]
+    trained = classes if cfg.get("data.protocol") in ("all", "cross") else math.ceil(classes / 2)
+    return trained * int(cfg.get("data.shots", 16))
+
+
+def read_cost(path: Path, cost_spec: TableSpec) -> tuple[dict[str, dict[str, float]], str, int]:
+    """Per method: train and test seconds per image; the device line and images per epoch of the cost table."""
     md = path.with_suffix(".md").read_text()
-    per_epoch = int(re.search(r"(\d+) images per epoch", md).group(1))
+    per_epoch = epoch_images(cost_spec, md)
     device = re.search(r"pixels to logits; ([^;]+);", md).group(1)
     rows = {}
     for row in csv.DictReader(path.open()):
@@ -98,13 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tables", nargs="+", default=list(TABLES))
     parser.add_argument("--out", type=Path, default=Path("results/table_hours_estimate.md"))
     args = parser.parse_args(argv)
-    cost, device, per_epoch = read_cost(args.cost)
 
     def spec_of(path: Path) -> TableSpec:
         cfg = table_parser().parse_args(["--config", str(path)]).as_dict()
         return TableSpec(**{k: v for k, v in cfg.items() if k in TableSpec.__dataclass_fields__ and k != "slurm"})
 
     cost_spec = spec_of(args.cost_spec)
+    cost, device, per_epoch = read_cost(args.cost, cost_spec)
     lines = [f"Estimated compute per table (an estimate, not a measurement): images trained and tested by every run, "
              f"priced with the per-image times of `{args.cost}` (measured on {device}; {per_epoch} images per epoch).",
              "Data loading, validation and start-up are not counted; hours are on that device "
