@@ -1,4 +1,4 @@
-"""``aape table``: methods x datasets x seeds (x a sweep), in one process, as a table, a CSV and plots.
+"""``aape table``: methods x datasets x seeds (x a sweep), as a table, a CSV and plots.
 
 Each run's result is written to ``<output>/<dataset>/<method>[/<sweep value>]/seed<k>/result.json``
 as soon as it exists, keyed by its content: the run's arguments, the bytes of every config file
@@ -12,7 +12,13 @@ A spec (configs/table/*.yaml) picks a layout: ``base2new`` (base / new / H per d
 cross-dataset transfer), ``sweep`` (one metric per value of ``sweep``: shots, prompts per class)
 or ``cost`` (parameters, GFLOPs, images/s and training time per method; experiments/cost.py).
 Outputs: ``<results>/<name>.md`` (mean ± std over seeds, best per column in bold), ``.csv`` (one
-row per run) and ``<name>_*.png``.
+row per run) and ``<name>_*.png``; ``<results>`` is the output folder unless ``--results`` names
+another (``make reproduce-table`` passes ``results``, the committed tables).
+
+Where runs go is a launcher's job (launcher.py): this process, one worker per GPU (``--devices``,
+local_pool.py) or one SLURM job per run (``--launcher slurm``, slurm_launcher.py). A run is
+computed only under its lock (run_lock.py), so two calls on one spec share the work; SIGINT /
+SIGTERM stop every worker and job, keep what finished and exit 130 / 143 (docs/scale-out.md).
 """
 
 from __future__ import annotations
