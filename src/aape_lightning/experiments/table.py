@@ -123,7 +123,8 @@ def run_one(args: list[str], tests: dict[str, list[str]] | None = None) -> dict[
 
 # Modules that only present finished runs, start them or measure other things: editing them reruns nothing.
 PRESENTATION = frozenset(f"experiments/{m}.py" for m in ("table_format", "table_plots", "progress", "cost", "explain",
-                                                          "launcher", "local_pool", "slurm_launcher", "run_lock", "process_tree"))
+                                                          "launcher", "local_pool", "slurm_launcher", "run_lock", "process_tree",
+                                                          "estimate"))
 
 
 def source_digest(root: Path | None = None) -> str:
