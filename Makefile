@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test test-fast demo demo-retrieval reproduce-table lint clean
+.PHONY: help install test test-fast demo demo-retrieval reproduce-table estimate lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -37,28 +37,39 @@ demo-retrieval: $(STAMP)  ## retrieval R@K, plain CLIP vs AAPE (zero-shot and fi
 # `make reproduce-table`: the paper's tables on the offline demo world (configs/table/demo*.yaml);
 # `make reproduce-table DATA=<root> BACKBONE=ViT-B/16 TABLE=base2new|dg|cross|ablations|scaling|cost`: the real
 # ones (configs/table/<table>.yaml); BACKBONE is any name of docs/backbones.md (ViT-B/16,
-# open_clip:ViT-B-16/laion2b_s34b_b88k, hf:google/siglip-base-patch16-224, ...). Each writes results/<table>.md,
-# .csv and .png; an interrupted table resumes.
+# open_clip:ViT-B-16/laion2b_s34b_b88k, hf:google/siglip-base-patch16-224, ...). Each refreshes results/<table>.md,
+# .csv and .png (`--results results`; a plain `aape table` writes them under its runs/ folder); an interrupted
+# table resumes. docs/scale-out.md: 1 GPU, 8, SLURM.
 # JOBS: runs at once, each in its own process with CPUs / JOBS threads (the cost table always measures alone);
 # 2 for the demo tables (1 h 04 min on 2 CPU cores), 1 for real data (one GPU, one run).
+# GPUS=0,1,2,3: one run per GPU at a time (JOBS=8 with 4 GPUs: two per GPU), each pinned by CUDA_VISIBLE_DEVICES.
+# LAUNCHER=slurm: one SLURM job per run through submitit, resources from SLURM_CONFIG.
 TABLES ?= base2new dg cross ablations scaling cost
 TABLE ?= $(TABLES)
 DATA ?=
 BACKBONE ?= ViT-B/16
-JOBS ?= $(if $(DATA),1,2)
+GPUS ?=
+LAUNCHER ?= local
+SLURM_CONFIG ?= configs/table/launchers/slurm.yaml
+JOBS ?= $(if $(GPUS)$(filter slurm,$(LAUNCHER)),,$(if $(DATA),1,2))
+RUN_FLAGS = --results results $(if $(JOBS),--jobs $(JOBS)) $(if $(GPUS),--devices $(GPUS)) \
+	$(if $(filter slurm,$(LAUNCHER)),--config $(SLURM_CONFIG))
 
-reproduce-table: $(STAMP)  ## the paper's tables: demo world by default; DATA=<root> BACKBONE=.. TABLE=.. the real ones
+reproduce-table: $(STAMP)  ## the paper's tables: demo world by default; DATA=<root> BACKBONE=.. TABLE=.. GPUS=.. LAUNCHER=..
 	@status=0; for t in $(TABLE); do \
 	  case $$t in scaling) specs="scaling_shots scaling_prompts";; *) specs=$$t;; esac; \
 	  for s in $$specs; do \
 	    if [ -n "$(DATA)" ]; then \
-	      $(BIN)/aape table --config configs/table/$$s.yaml --root "$(DATA)" --backbone "$(BACKBONE)" --jobs $(JOBS) || status=1; \
+	      $(BIN)/aape table --config configs/table/$$s.yaml --root "$(DATA)" --backbone "$(BACKBONE)" $(RUN_FLAGS) || status=1; \
 	    else \
 	      spec=configs/table/demo_$$s.yaml; [ $$s = base2new ] && spec=configs/table/demo.yaml; \
-	      HF_HUB_OFFLINE=1 $(BIN)/aape table --config $$spec --jobs $(JOBS) || status=1; \
+	      HF_HUB_OFFLINE=1 $(BIN)/aape table --config $$spec $(RUN_FLAGS) || status=1; \
 	    fi; \
 	  done; \
 	done; exit $$status
+
+estimate:  ## hours per real table, estimated from the cost table (results/table_hours_estimate.md)
+	$(BIN)/python -m aape_lightning.experiments.estimate
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check src tests

@@ -17,7 +17,7 @@ NOTHING_TO_TRAIN = {"ZeroShotHead", "CuPLHead"}  # evaluated with `aape test`
 
 def all_configs() -> list[Path]:
     """LightningCLI configs: everything but the table runner's files (tested below)."""
-    return sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name != "table")
+    return sorted(p for p in CONFIGS.rglob("*.yaml") if "table" not in p.relative_to(CONFIGS).parts)
 
 
 def command_for(stack: list[Path]) -> list[str]:
@@ -75,6 +75,11 @@ def is_ddp(path: Path) -> bool:
     return ((yaml.safe_load(path.read_text()) or {}).get("trainer") or {}).get("strategy") == "ddp"
 
 
+def is_multinode(path: Path) -> bool:
+    """A preset for several machines: it waits for the other nodes, so tests/cli/test_multinode.py runs it under torchrun."""
+    return (((yaml.safe_load(path.read_text()) or {}).get("trainer") or {}).get("num_nodes") or 1) > 1
+
+
 def test_configs_exist():
     assert BASE in all_configs() and len(all_configs()) >= 4
 
@@ -93,7 +98,8 @@ def test_config_runs_one_step(config, tiny_clip, tiny_dataset, tmp_path, cache_d
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config", [c for c in all_configs() if is_ddp(c)], ids=lambda p: str(p.relative_to(CONFIGS)))
+@pytest.mark.parametrize("config", [c for c in all_configs() if is_ddp(c) and not is_multinode(c)],
+                         ids=lambda p: str(p.relative_to(CONFIGS)))  # fmt: skip
 def test_ddp_preset_runs_one_step(config, tiny_clip, tiny_dataset, tmp_path):
     args = ["fit", "--config", str(BASE), "--config", str(config), *overrides(tiny_clip, tiny_dataset, tmp_path),
             "--trainer.devices", "2"]
@@ -110,3 +116,13 @@ def test_table_configs_parse_with_the_table_parser_and_name_existing_files(table
     files = [*cfg.base, *[m if isinstance(m, str) else m[0] for m in cfg.methods.values()]]
     missing = [f for f in files if not (root / f).is_file()]
     assert not missing and cfg.datasets and cfg.seeds
+
+
+@pytest.mark.parametrize("launcher", sorted((CONFIGS / "table" / "launchers").glob("*.yaml")), ids=lambda p: p.name)
+def test_launcher_blocks_stack_after_a_table_spec(launcher):
+    from aape_lightning.experiments.slurm_launcher import SlurmOptions
+    from aape_lightning.experiments.table import table_parser
+
+    cfg = table_parser().parse_args(["--config", str(CONFIGS / "table/base2new.yaml"), "--config", str(launcher)])
+    assert cfg.launcher == "slurm" and cfg.methods
+    assert SlurmOptions(**cfg.slurm.as_dict()).gpus_per_run >= 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -235,3 +237,63 @@ def test_a_failed_run_is_summarised_and_the_others_finish(tmp_path, monkeypatch,
     assert "| broken | — | — | — |" in table
     errors = [r["error"] for r in csv.DictReader((tmp_path / "res" / "t.csv").open())]
     assert errors[4].startswith("RuntimeError") and errors[:4] == ["", "", "", ""]
+
+
+def _counting_target(calls: list, seconds: float = 0.0):
+    def target(args, tests, threads):
+        calls.append(args[-1])
+        time.sleep(seconds)
+        return {"H": float(len(calls))}, seconds
+
+    return target
+
+
+def test_two_tables_at_once_compute_each_run_once(tmp_path):
+    """Two runners on one spec (threads here, processes in use): the run lock makes the second reuse the first's."""
+    runs = [table_module.Run(f"m{k}", "D", 1, None, [f"--run{k}"], tmp_path / f"m{k}") for k in range(3)]
+    calls: list = []
+    target = _counting_target(calls, 0.3)
+    got: dict = {}
+    threads = [threading.Thread(target=lambda n=n: got.setdefault(n, table_module.execute(
+        runs, "src", lock_poll_s=0.05, target=target))) for n in ("a", "b")]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(calls) == ["--run0", "--run1", "--run2"]  # every run computed exactly once
+    assert [o.metrics for o in got["a"]] == [o.metrics for o in got["b"]]
+
+
+def test_unreadable_run_records_are_warned_once_and_rebuilt(tmp_path, caplog):
+    runs = [table_module.Run(f"m{k}", "D", 1, None, [f"--run{k}"], tmp_path / f"m{k}") for k in range(3)]
+    calls: list = []
+    table_module.execute(runs, "src", target=_counting_target(calls))
+    (tmp_path / "m0" / "result.json").write_bytes(bytes(range(256)) * 4)  # not UTF-8
+    (tmp_path / "m1" / "result.json").write_text('{"key": 1, "test": [1, 2]}')  # JSON, not a record
+    caplog.set_level("WARNING")
+    calls.clear()
+    outcomes = table_module.execute(runs, "src", target=_counting_target(calls))
+    assert calls == ["--run0", "--run1"] and not any(o.error for o in outcomes)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "2 run record(s) unreadable" in warnings[0] and "m0" in warnings[0]
+    assert table_module.read_record(runs[0])["test"] == outcomes[0].metrics  # rebuilt
+
+
+def test_tables_write_under_their_output_unless_results_is_given(tmp_path, monkeypatch):
+    zs = tmp_path / "zs.yaml"
+    zs.write_text("{}")
+    monkeypatch.setattr(table_module, "run_one", lambda args, tests=None: {"base": 1.0, "new": 2.0, "H": 1.33})
+    monkeypatch.chdir(tmp_path)
+    spec = table_module.TableSpec(methods={"zs": str(zs)}, datasets={"D": []}, seeds=[1], output="runs/t", name="t")
+    table_module.run_table(spec)
+    assert (tmp_path / "runs/t/t.md").is_file() and (tmp_path / "runs/t/t.csv").is_file()
+    assert not (tmp_path / "results").exists()
+    spec.results = "results"
+    table_module.run_table(spec)
+    assert (tmp_path / "results/t.md").read_text() == (tmp_path / "runs/t/t.md").read_text()
+
+
+def test_devices_must_be_a_comma_separated_list(tmp_path, tiny_clip, tiny_dataset, capsys):
+    cfg = table_config(tmp_path, tiny_clip, tiny_dataset)
+    assert main(["table", "--config", str(cfg), "--devices", "0,,1"]) == 2
+    assert "--devices '0,,1'" in capsys.readouterr().err

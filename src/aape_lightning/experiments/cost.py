@@ -191,8 +191,7 @@ def run_cost(spec: TableSpec) -> str:
         rows[method]["images / s"] = [int(opts["batch"]) / t for t in times[method]]
     table = cost_markdown(spec, rows, dataset, ", ".join(Path(b.split(":", 1)[-1]).name for b in backbones), opts, first)
     _write_cost_csv(spec, rows, times)
-    if spec.results:
-        (Path(spec.results) / f"{spec.name or 'cost'}.md").write_text(table + "\n", encoding="utf-8")
+    (spec.results_dir() / f"{spec.name or 'cost'}.md").write_text(table + "\n", encoding="utf-8")
     return table
 
 
@@ -212,11 +211,9 @@ def cost_markdown(spec: TableSpec, rows, dataset: str, backbone: str, opts: dict
 
 
 def _write_cost_csv(spec: TableSpec, rows, times) -> None:
-    if not spec.results:
-        return
     import csv
 
-    out = Path(spec.results)
+    out = spec.results_dir()
     out.mkdir(parents=True, exist_ok=True)
     name = spec.name or "cost"
     with (out / f"{name}.csv").open("w", newline="", encoding="utf-8") as f:

@@ -1,4 +1,4 @@
-"""``aape table``: methods x datasets x seeds (x a sweep), in one process, as a table, a CSV and plots.
+"""``aape table``: methods x datasets x seeds (x a sweep), as a table, a CSV and plots.
 
 Each run's result is written to ``<output>/<dataset>/<method>[/<sweep value>]/seed<k>/result.json``
 as soon as it exists, keyed by its content: the run's arguments, the bytes of every config file
@@ -12,7 +12,13 @@ A spec (configs/table/*.yaml) picks a layout: ``base2new`` (base / new / H per d
 cross-dataset transfer), ``sweep`` (one metric per value of ``sweep``: shots, prompts per class)
 or ``cost`` (parameters, GFLOPs, images/s and training time per method; experiments/cost.py).
 Outputs: ``<results>/<name>.md`` (mean ± std over seeds, best per column in bold), ``.csv`` (one
-row per run) and ``<name>_*.png``.
+row per run) and ``<name>_*.png``; ``<results>`` is the output folder unless ``--results`` names
+another (``make reproduce-table`` passes ``results``, the committed tables).
+
+Where runs go is a launcher's job (launcher.py): this process, one worker per GPU (``--devices``,
+local_pool.py) or one SLURM job per run (``--launcher slurm``, slurm_launcher.py). A run is
+computed only under its lock (run_lock.py), so two calls on one spec share the work; SIGINT /
+SIGTERM stop every worker and job, keep what finished and exit 130 / 143 (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import hashlib
 import json
 import logging
 import os
+import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +39,9 @@ import yaml
 from jsonargparse import ArgumentParser
 
 from aape_lightning.errors import TableError
+from aape_lightning.experiments.launcher import TableInterrupted
 from aape_lightning.experiments.progress import Progress
+from aape_lightning.experiments.slurm_launcher import SlurmOptions
 from aape_lightning.experiments.table_format import format_table, markdown_for
 
 log = logging.getLogger(__name__)
@@ -111,8 +121,10 @@ def run_one(args: list[str], tests: dict[str, list[str]] | None = None) -> dict[
     return {**results, **timing}
 
 
-# Modules that only present finished runs (or measure other things): editing them reruns nothing.
-PRESENTATION = frozenset(f"experiments/{m}.py" for m in ("table_format", "table_plots", "progress", "cost", "explain"))
+# Modules that only present finished runs, start them or measure other things: editing them reruns nothing.
+PRESENTATION = frozenset(f"experiments/{m}.py" for m in ("table_format", "table_plots", "progress", "cost", "explain",
+                                                          "launcher", "local_pool", "slurm_launcher", "run_lock", "process_tree",
+                                                          "estimate"))
 
 
 def source_digest(root: Path | None = None) -> str:
@@ -161,12 +173,26 @@ class TableSpec:
     curves: dict[str, dict[str, float]] | None = None
     published: dict[str, dict[str, float]] | None = None
     published_note: str = "published, ViT-B/16"
-    results: str | None = "results"
+    results: str | None = None
     root: str | None = None
     backbone: str | None = None
     cost: dict[str, int | str | None] = field(default_factory=dict)
-    jobs: int = 1
+    jobs: int | None = None
     threads_per_job: int | None = None
+    devices: str | None = None
+    launcher: Literal["local", "slurm"] = "local"
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
+
+    def device_list(self) -> list[str]:
+        """``--devices 0,1,2,3`` as ``["0", "1", "2", "3"]`` (CUDA_VISIBLE_DEVICES values); [] without it."""
+        devices = [d.strip() for d in str(self.devices).split(",")] if self.devices not in (None, "") else []
+        if any(not d for d in devices) or len(set(devices)) != len(devices):
+            raise TableError(f"--devices {self.devices!r}: give distinct device ids separated by commas, e.g. 0,1,2,3")
+        return devices
+
+    def results_dir(self) -> Path:
+        """Where the .md, .csv and .png go: ``--results``, else the output folder (results/ only when asked)."""
+        return Path(self.results or self.output)
 
     def chosen(self) -> dict[str, list[str]]:
         unknown = sorted(set(self.only or []) - set(self.methods))
@@ -180,8 +206,11 @@ class TableSpec:
                 raise TableError(f"method {name!r}: config file {path} does not exist (paths are relative to {os.getcwd()})")
         if self.layout == "chain" and not self.tests:
             raise TableError("layout 'chain' needs `tests:` (target name -> extra arguments; [] = the fit's own data)")
-        if self.jobs < 1 or (self.threads_per_job is not None and self.threads_per_job < 1):
+        if (self.jobs is not None and self.jobs < 1) or (self.threads_per_job is not None and self.threads_per_job < 1):
             raise TableError(f"--jobs {self.jobs} / --threads_per_job {self.threads_per_job}: both must be at least 1")
+        if self.devices and self.launcher != "local":
+            raise TableError("--devices pins local runs to GPUs; with --launcher slurm, SLURM assigns them (slurm.gpus_per_run)")
+        self.device_list()
         if self.layout == "sweep" and not self.sweep:
             raise TableError("layout 'sweep' needs `sweep:` (value -> extra arguments, e.g. '1': [--data.shots, '1'])")
         return chosen
@@ -212,9 +241,12 @@ class TableSpec:
 
 
 def _timed_run(args: list[str], tests: dict[str, list[str]] | None, threads: int | None) -> tuple[dict, float]:
-    """One run and its wall time; in a worker process of ``--jobs`` (module level, so it pickles)."""
+    """One run and its wall time, wherever a launcher runs it (module level, so it pickles)."""
     import torch
 
+    from aape_lightning.cli import configure_output
+
+    configure_output()  # a worker or a cluster job logs like `aape` itself
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -223,13 +255,6 @@ def _timed_run(args: list[str], tests: dict[str, list[str]] | None, threads: int
         return run_one(args, tests), time.perf_counter() - start
     finally:
         torch.set_num_threads(before)
-
-
-def _init_worker() -> None:
-    """A spawned worker logs like ``aape`` itself (the progress lines stay with the parent)."""
-    from aape_lightning.cli import configure_output
-
-    configure_output()
 
 
 def _error_text(err: BaseException) -> str:
@@ -241,75 +266,131 @@ def _save(run: Run, key: str, result: dict[str, float], wall: float) -> None:
     """``result.json``, written whole or not at all (a kill never leaves half a record)."""
     run.run_dir.mkdir(parents=True, exist_ok=True)
     record = run.run_dir / "result.json"
-    tmp = record.with_suffix(".tmp")
+    tmp = record.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"key": key, "args": run.args, "tests": run.tests, "test": result, "wall_s": wall},
                               indent=1))  # fmt: skip
     tmp.replace(record)
 
 
-def execute(runs: list[Run], source: str, jobs: int = 1, threads: int | None = None) -> list[Outcome]:
-    """Run (or reuse) every run, ``jobs`` at a time, with a progress line per run; failures are kept, not raised.
+def read_record(run: Run) -> dict | None:
+    """A run's saved record; ``{}`` when there is none, None when the file is unreadable (any bytes: rebuilt)."""
+    record = run.run_dir / "result.json"
+    if not record.is_file():
+        return {}
+    try:
+        saved = json.loads(record.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    test = saved.get("test") if isinstance(saved, dict) else None
+    valid = isinstance(test, dict) and all(isinstance(v, (int, float)) for v in test.values())
+    return saved if valid and isinstance(saved.get("wall_s", 0.0), (int, float)) else None
 
-    ``jobs > 1`` runs in spawned worker processes with ``threads`` torch threads each (default: the
-    CPUs this process may use, shared out); outcomes keep the runs' order whatever order they end in.
+
+def make_launcher(spec: TableSpec):
+    """The launcher a spec asks for: the local pool (``--jobs``, ``--devices``) or SLURM through submitit."""
+    if spec.launcher == "slurm":
+        from aape_lightning.experiments.slurm_launcher import SlurmLauncher
+
+        return SlurmLauncher(spec.slurm, spec.jobs, spec.threads_per_job)
+    from aape_lightning.experiments.local_pool import LocalPool
+
+    return LocalPool(spec.jobs, spec.device_list(), spec.threads_per_job)
+
+
+def execute(runs: list[Run], source: str, launcher=None, lock_poll_s: float = 1.0, target=None) -> list[Outcome]:
+    """Run (or reuse) every run through ``launcher``, with a progress line per run; failures are kept, not raised.
+
+    Outcomes keep the runs' order whatever order they end in. A run is computed only by the process
+    holding its lock (run_lock.py): a run another ``aape table`` is computing is skipped and looked at
+    again later, and then reused. SIGINT / SIGTERM (``TableInterrupted``) stop the launcher's work and
+    propagate, with the count of finished runs. ``target(args, tests, threads) -> (metrics, wall_s)``
+    computes one run (default: fit + test, ``_timed_run``; tests give a picklable stand-in).
     """
-    progress = Progress(len(runs), parallel=jobs)
-    outcomes: list[Outcome | None] = [None] * len(runs)
-    pending = []
-    for i, run in enumerate(runs):
-        key = run_key(run.args, source, run.tests)
-        record = run.run_dir / "result.json"
-        saved = json.loads(record.read_text()) if record.is_file() else {}
-        if saved.get("key") == key:
-            outcomes[i] = Outcome(run, saved["test"], saved.get("wall_s", 0.0))
-            progress.reused(run.what)
-        else:
-            pending.append((i, run, key))
+    from aape_lightning.experiments.local_pool import LocalPool
+    from aape_lightning.experiments.run_lock import RunLock
 
-    def finished(i: int, run: Run, key: str, result: dict | None, wall: float, err: BaseException | None):
+    launcher = launcher or LocalPool()
+    progress = Progress(len(runs), launcher.slots, {run.what: (run.label, run.dataset) for run in runs})
+    outcomes: list[Outcome | None] = [None] * len(runs)
+    keys = [run_key(run.args, source, run.tests) for run in runs]
+    unreadable = []
+
+    def reuse(i: int) -> bool:
+        saved = read_record(runs[i])
+        if saved is None:
+            unreadable.append(runs[i].run_dir / "result.json")
+        elif saved.get("key") == keys[i]:
+            outcomes[i] = Outcome(runs[i], saved["test"], saved.get("wall_s", 0.0))
+            progress.reused(runs[i].what)
+            return True
+        return False
+
+    todo = [i for i in range(len(runs)) if not reuse(i)]
+    if unreadable:
+        log.warning("%d run record(s) unreadable (not a result.json this package wrote), run again: %s",
+                    len(unreadable), ", ".join(map(str, unreadable)))  # fmt: skip
+    running: dict = {}
+    locks: dict[int, RunLock] = {}
+    waiting_said: set[int] = set()
+
+    def finished(i: int, result: dict | None, wall: float, err: BaseException | None) -> None:
+        run = runs[i]
         if err is not None:
             message = _error_text(err)
             log.error("%s failed: %s", run.what, message)
             outcomes[i] = Outcome(run, {}, wall, message)
         else:
-            _save(run, key, result, wall)
+            _save(run, keys[i], result, wall)
             outcomes[i] = Outcome(run, result, wall)
         progress.finish(wall, failed=err is not None, what=run.what)
 
-    if jobs <= 1:
-        for i, run, key in pending:
-            progress.start(run.what)
+    def start_next() -> None:
+        """Fill the free slots with runs nobody else holds; a run that someone else finished is reused."""
+        for i in list(todo):
+            if len(running) >= launcher.slots:
+                return
+            lock = RunLock(runs[i].run_dir)
+            if not lock.acquire():
+                if i not in waiting_said:
+                    waiting_said.add(i)
+                    log.info("%s is being computed by another `aape table`: its result will be reused", runs[i].what)
+                continue
+            todo.remove(i)
+            if reuse(i):  # the other call finished it meanwhile
+                lock.release()
+                continue
+            locks[i] = lock
+            progress.start(runs[i].what)
             start = time.perf_counter()
-            try:
-                result, wall = _timed_run(run.args, run.tests, threads)
-            except Exception as err:  # noqa: BLE001 - one failed run must not stop the table
-                finished(i, run, key, None, time.perf_counter() - start, err)
-            else:
-                finished(i, run, key, result, wall, None)
-        return outcomes  # type: ignore[return-value]
+            handle = launcher.submit(runs[i].run_dir, keys[i], target or _timed_run, runs[i].args, runs[i].tests,
+                                     launcher.threads)  # fmt: skip
+            running[handle] = (i, start)
 
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    threads = threads or max(cpus // jobs, 1)
-    context = multiprocessing.get_context("spawn")  # no forked torch / CUDA state in the workers
-    todo, running = list(pending), {}
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker) as pool:
+    try:
         while todo or running:
-            while todo and len(running) < jobs:  # keep exactly `jobs` in flight, so "running" is true
-                i, run, key = todo.pop(0)
-                progress.start(run.what)
-                running[pool.submit(_timed_run, run.args, run.tests, threads)] = (i, run, key, time.perf_counter())
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                i, run, key, start = running.pop(future)
+            start_next()
+            if not running:
+                if todo:
+                    time.sleep(lock_poll_s)  # every run left is held by another call
+                continue
+            for handle in launcher.wait(list(running)):
+                i, start = running.pop(handle)
                 try:
-                    result, wall = future.result()
-                except Exception as err:  # noqa: BLE001 - as above, and a worker that died is one failed run
-                    finished(i, run, key, None, time.perf_counter() - start, err)
+                    result, wall = launcher.result(handle)
+                except Exception as err:  # noqa: BLE001 - one failed run (or a dead worker) must not stop the table
+                    finished(i, None, time.perf_counter() - start, err)
                 else:
-                    finished(i, run, key, result, wall, None)
+                    finished(i, result, wall, None)
+                locks.pop(i).release()
+    except TableInterrupted as stop:
+        launcher.stop()
+        stop.done = sum(o is not None and o.error is None for o in outcomes)
+        stop.total = len(runs)
+        raise
+    finally:
+        for lock in locks.values():
+            lock.release()
+        launcher.close()
     return outcomes  # type: ignore[return-value]
 
 
@@ -346,20 +427,20 @@ def run_table(spec: TableSpec) -> tuple[str, list[Outcome]]:
         from aape_lightning.experiments.cost import run_cost
 
         return run_cost(spec), []
-    outcomes = execute(spec.runs(), source_digest(), spec.jobs, spec.threads_per_job)
+    runs = spec.runs()
+    outcomes = execute(runs, source_digest(), make_launcher(spec))
     table = markdown_for(spec, outcomes)
     Path(spec.output).mkdir(parents=True, exist_ok=True)
     (Path(spec.output) / "table.md").write_text(table + "\n")
-    if spec.results:
-        name = spec.name or Path(spec.output).name
-        out = Path(spec.results)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / f"{name}.md").write_text(table + "\n")
-        write_csv(outcomes, out / f"{name}.csv")
-        from aape_lightning.experiments.table_plots import plot_table
+    name = spec.name or Path(spec.output).name
+    out = spec.results_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.md").write_text(table + "\n")
+    write_csv(outcomes, out / f"{name}.csv")
+    from aape_lightning.experiments.table_plots import plot_table
 
-        for path in plot_table(spec, outcomes, out / name):
-            log.info("wrote %s", path)
+    for path in plot_table(spec, outcomes, out / name):
+        log.info("wrote %s", path)
     return table, outcomes
 
 
@@ -392,23 +473,52 @@ def table_parser() -> ArgumentParser:
     parser.add_argument("--published", type=dict[str, dict[str, float]] | None, default=None,
                         help="row label -> {column: value}: published numbers, shown in their own rows")
     parser.add_argument("--published_note", type=str, default="published, ViT-B/16")
-    parser.add_argument("--results", type=str | None, default="results", help="folder of the .md, .csv and .png")
+    parser.add_argument("--results", type=str | None, default=None,
+                        help="folder of the .md, .csv and .png (default: --output; `make reproduce-table` "
+                             "passes `results` to refresh the committed tables)")
     parser.add_argument("--root", type=str | None, default=None, help="data root of every run (data.reader.root)")
     parser.add_argument("--backbone", type=str | None, default=None, help="CLIP of every run (model.backbone)")
     parser.add_argument("--cost", type=dict[str, int | str | None], default={},
                         help="layout cost: batch, repeats, architecture (default ViT-B/16, random weights)")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="runs at once, each in its own process (e.g. 2 on 2 CPU cores: each run uses one)")
+    parser.add_argument("--jobs", type=int | None, default=None,
+                        help="runs at once, each in its own process (e.g. 2 on 2 CPU cores: each run uses one); "
+                             "default 1, or one per device with --devices; with --launcher slurm: jobs queued at once")
+    parser.add_argument("--devices", type=str | None, default=None,
+                        help="GPUs to spread the runs over, e.g. 0,1,2,3: one run per GPU at a time (more with "
+                             "--jobs), each pinned through CUDA_VISIBLE_DEVICES")
+    parser.add_argument("--launcher", type=Literal["local", "slurm"], default="local",
+                        help="local: this machine (--jobs, --devices); slurm: one submitit job per run (--slurm.*)")
+    parser.add_argument("--slurm", type=SlurmOptions, default=SlurmOptions(),
+                        help="launcher slurm: each run's job resources")
     parser.add_argument("--threads_per_job", type=int | None, default=None,
                         help="torch threads of each run (default: all CPUs with --jobs 1, else CPUs / jobs)")
     return parser
 
 
+def _interrupted(signum: int, frame) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+    raise TableInterrupted(signum)
+
+
 def table_main(argv: list[str] | None = None) -> int:
-    """Run a table; exits 1 when some runs failed (the table of the others is still written)."""
+    """Run a table; exits 1 when some runs failed (the table of the others is still written).
+
+    SIGINT / SIGTERM end it cleanly: workers and jobs stopped, finished runs kept, one line, exit 130 / 143.
+    """
     cfg = table_parser().parse_args(argv)
-    spec = TableSpec(**{k: v for k, v in cfg.as_dict().items() if k != "config" and not k.startswith("__")})
-    table, outcomes = run_table(spec)
+    values = {k: v for k, v in cfg.as_dict().items() if k != "config" and not k.startswith("__")}
+    values["slurm"] = SlurmOptions(**(values.get("slurm") or {}))
+    spec = TableSpec(**values)
+    previous = {sig: signal.signal(sig, _interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        table, outcomes = run_table(spec)
+    except TableInterrupted as stop:
+        print(f"interrupted: {stop.done} of {stop.total} runs done; rerun the same command to resume", file=sys.stderr)
+        return 128 + stop.signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print(table)
     failed = any(o.error for o in outcomes)
     if outcomes:

@@ -117,7 +117,11 @@ class ClassificationTask(FrozenBackboneTask):
         for name in sets:
             if self.head.prompt_sets is None or name in self._prompts_loaded:
                 continue
-            per_class = [self.backbone.text_features(p) for p in dm.prompts_for(name)]  # K x (M_k, d)
+            prompts = dm.prompts_for(name)
+            # one call for the whole set: the text cache reads and rewrites its file once per call, so a call
+            # per class made encoding O(K^2) in classes (benchmarks/scale.py)
+            flat = self.backbone.text_features([t for p in prompts for t in p])  # (sum_k M_k, d)
+            per_class = list(flat.split([len(p) for p in prompts]))  # K x (M_k, d)
             bank, mask = pad_prompt_embeddings(per_class)  # (K, M, d), (K, M)
             self.head.set_prompts(name, bank, mask)
             self._prompts_loaded.add(name)
