@@ -85,8 +85,6 @@ def test_files_are_utf8_under_the_c_locale(tmp_path):
 
 TEXT_IO = re.compile(r"\.(write_text|read_text)\(|(?<![\w.])open\(|\.open\(|os\.fdopen\(")
 NOT_TEXT = re.compile(r'encoding=|"[rwax]b"|Image\.open|os\.open\(|urlopen|fsspec')
-# experiments/table.py belongs to another change in flight (issue 23's table runner); its lines are listed there.
-OWNED_ELSEWHERE = {"experiments/table.py"}
 
 
 def test_no_text_file_is_opened_in_the_locale_encoding():
@@ -94,8 +92,6 @@ def test_no_text_file_is_opened_in_the_locale_encoding():
     found = []
     for path in sorted(SRC.rglob("*.py")):
         rel = str(path.relative_to(SRC))
-        if rel in OWNED_ELSEWHERE:
-            continue
         lines = path.read_text(encoding="utf-8").splitlines()
         for i, line in enumerate(lines):
             if TEXT_IO.search(line) and not line.lstrip().startswith("#"):

@@ -39,7 +39,7 @@ def build_random_open_clip(folder: str | Path, model_cfg: dict[str, Any] | str, 
         **{k: v for k, v in cfg.items() if k != "custom_text"}
     )
     config = {"model_cfg": cfg, "preprocess_cfg": preprocess_cfg or {}}
-    (folder / "open_clip_config.json").write_text(json.dumps(config, indent=1))
+    (folder / "open_clip_config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
     torch.save(model.state_dict(), folder / "open_clip_pytorch_model.bin")
     return folder
 

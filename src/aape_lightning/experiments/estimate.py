@@ -48,7 +48,7 @@ def stacked(args: list[str]) -> dict:
 
     for flag, value in zip(args, args[1:]):
         if flag == "--config" and Path(value).is_file():
-            walk(yaml.safe_load(Path(value).read_text()))
+            walk(yaml.safe_load(Path(value).read_text(encoding="utf-8")))
         elif flag.startswith("--") and flag != "--config":
             found[flag[2:].replace(".init_args", "")] = value
     return found
@@ -72,11 +72,11 @@ def epoch_images(cost_spec: TableSpec, md: str) -> int:
 
 def read_cost(path: Path, cost_spec: TableSpec) -> tuple[dict[str, dict[str, float]], str, int]:
     """Per method: train and test seconds per image; the device line and images per epoch of the cost table."""
-    md = path.with_suffix(".md").read_text()
+    md = path.with_suffix(".md").read_text(encoding="utf-8")
     per_epoch = epoch_images(cost_spec, md)
     device = re.search(r"pixels to logits; ([^;]+);", md).group(1)
     rows = {}
-    for row in csv.DictReader(path.open()):
+    for row in csv.DictReader(path.open(encoding="utf-8")):
         train = float(row["train_s_per_epoch"]) / per_epoch if row["train_s_per_epoch"] else 0.0
         rows[row["method"]] = {"train": train, "test": 1.0 / float(row["images_per_s"])}
     return rows, device, per_epoch
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {name} | {total['runs']} | {total['train images']:,.0f} | {total['test images']:,.0f} | "
                      f"{hours:,.0f} | {hours / total['runs']:,.1f} |")  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 def _state_and_parent(stat: Path) -> tuple[str, int] | None:
     try:
-        fields = stat.read_text().rsplit(")", 1)[1].split()  # the name, in parentheses, may hold spaces
+        fields = stat.read_text(encoding="utf-8", errors="replace").rsplit(")", 1)[1].split()  # the name, in parentheses, may hold spaces
     except (OSError, IndexError):
         return None
     return fields[0], int(fields[1])

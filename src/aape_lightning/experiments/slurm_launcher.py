@@ -112,7 +112,7 @@ class SlurmLauncher(Launcher):
         folder = Path(run_dir) / "slurm"
         record = folder / "job.json"
         try:
-            saved = json.loads(record.read_text())
+            saved = json.loads(record.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             saved = {}
         job = None
@@ -122,7 +122,7 @@ class SlurmLauncher(Launcher):
             job = self._executor(folder).submit(fn, *args)
             self.submitted.append(job.job_id)
             folder.mkdir(parents=True, exist_ok=True)
-            record.write_text(json.dumps({"key": key, "job_id": job.job_id, "cluster": self.options.cluster}))
+            record.write_text(json.dumps({"key": key, "job_id": job.job_id, "cluster": self.options.cluster}), encoding="utf-8")
         self._live.append(job)
         return job
 

@@ -148,7 +148,7 @@ def run_key(args: list[str], source: str, tests: dict[str, list[str]] | None = N
         digest.update(json.dumps(tests).encode())
     for flag, value in zip(every, every[1:]):
         if flag == "--config" and Path(value).is_file():
-            digest.update(json.dumps(yaml.safe_load(Path(value).read_text()), sort_keys=True).encode())
+            digest.update(json.dumps(yaml.safe_load(Path(value).read_text(encoding="utf-8")), sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
 
@@ -268,7 +268,7 @@ def _save(run: Run, key: str, result: dict[str, float], wall: float) -> None:
     record = run.run_dir / "result.json"
     tmp = record.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"key": key, "args": run.args, "tests": run.tests, "test": result, "wall_s": wall},
-                              indent=1))  # fmt: skip
+                              indent=1), encoding="utf-8")  # fmt: skip
     tmp.replace(record)
 
 
@@ -399,7 +399,7 @@ def write_csv(outcomes: list[Outcome], path: Path) -> None:
     metrics = sorted({k for o in outcomes for k in o.metrics if k not in TIMING})
     header = ["method", "variant", "dataset", "seed", *metrics, *TIMING, "run_dir", "error"]
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
+    with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         for o in outcomes:
@@ -431,11 +431,11 @@ def run_table(spec: TableSpec) -> tuple[str, list[Outcome]]:
     outcomes = execute(runs, source_digest(), make_launcher(spec))
     table = markdown_for(spec, outcomes)
     Path(spec.output).mkdir(parents=True, exist_ok=True)
-    (Path(spec.output) / "table.md").write_text(table + "\n")
+    (Path(spec.output) / "table.md").write_text(table + "\n", encoding="utf-8")
     name = spec.name or Path(spec.output).name
     out = spec.results_dir()
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.md").write_text(table + "\n")
+    (out / f"{name}.md").write_text(table + "\n", encoding="utf-8")
     write_csv(outcomes, out / f"{name}.csv")
     from aape_lightning.experiments.table_plots import plot_table
 
