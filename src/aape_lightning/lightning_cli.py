@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import logging
 import os
 import re
 import shutil
 import sys
+import time
 from importlib import import_module
 from pathlib import Path
 
 from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, LightningModule
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from aape_lightning.errors import CheckpointMismatchError, UnwritableError, UserError
+from aape_lightning.errors import CheckpointMismatchError, ConfigError, UnwritableError
+
+log = logging.getLogger(__name__)
 
 # Packages whose classes YAML may name by their short name (each lists them in ``__all__``).
 PLUGIN_PACKAGES = ("aape_lightning.tasks", "aape_lightning.heads", "aape_lightning.core", "aape_lightning.data",
@@ -32,6 +36,10 @@ EVALUATING = ("validate", "test", "predict")
 # The classes a run uses when its config names none (``model``/``data`` given without a class_path).
 DEFAULT_CLASSES = {"model": "aape_lightning.tasks.ClassificationTask",
                    "data": "aape_lightning.data.ClassificationDataModule"}
+# What jsonargparse's bounded number types (the init arguments' annotations) allow, in words.
+ALLOWED = {"PositiveInt": "an integer >= 1", "NonNegativeInt": "an integer >= 0", "PositiveFloat": "a number > 0",
+           "NonNegativeFloat": "a number >= 0", "ClosedUnitInterval": "a number from 0 to 1",
+           "OpenUnitInterval": "a number strictly between 0 and 1"}
 
 
 def load_plugins() -> None:
@@ -62,13 +70,14 @@ class AAPEArgumentParser(LightningArgumentParser):
     """Parse errors as one message (no page of usage): a typo names its file and the closest key."""
 
     argv: list[str] = []  # the command line, to find which config file holds a bad key
+    cwd: str = "."  # where it was typed (jsonargparse changes into a config's folder while it reads it)
 
     def error(self, message: str, ex: Exception | None = None):
         if not self.exit_on_error:
             return super().error(message, ex)
-        typo = self._typo(message)
-        if typo:
-            sys.stderr.write(f"aape: error: {typo}\n")
+        line = self._typo(message) or self._bad_number(message)
+        if line:
+            sys.stderr.write(f"aape: error: {line}\n")
             sys.exit(2)
         unknown = sorted(set(re.findall(r"Expected a dot import path string: (\S+)", message)))
         hint = ""
@@ -84,8 +93,7 @@ class AAPEArgumentParser(LightningArgumentParser):
         option = re.search(r"Option '([^']+)' is not accepted", message)
         if option:
             key = option.group(1)
-            owners = re.findall(r"Problem with given class_path '([^']+)'", message[: option.start()])
-            owner = owners[-1] if owners else None
+            owner = _owner(message, option.end())
             valid = _init_parameters(owner) if owner else []
             what = f"{key!r} is not an option of {owner.rsplit('.', 1)[-1]}" if owner else f"{key!r} is not accepted"
         else:
@@ -99,6 +107,21 @@ class AAPEArgumentParser(LightningArgumentParser):
         fix = f"did you mean {close[0]!r}?" if close else f"see `aape {sub} --help` for the options"
         return f"{where}: {what}; {fix}"
 
+    def _bad_number(self, message: str) -> str | None:
+        """One line for a number out of its bounds: ``data.batch_size=0 ... must be an integer >= 1``."""
+        bad = re.search(r"Not of type (\w+): ([^\n]*)", message)
+        if not bad or bad.group(1) not in ALLOWED:
+            return None
+        key = ".".join(re.findall(r'Parser key "([^"]+)"', message[: bad.start()]))
+        value = re.match(r"(\S+) does not conform", bad.group(2)) or re.search(r"invalid literal .*?: ('[^']*')", bad.group(2))
+        value = value or re.search(r"Given value: ([^\n]*)", message[bad.end():])  # inside a Union with None
+        owner = _owner(message, bad.end(1))
+        optional = "NoneType" in message[: bad.start()].rsplit("Parser key", 1)[-1]
+        allowed = ALLOWED[bad.group(1)] + (" or null" if optional else "")
+        where = _where_given(key.rsplit(".", 1)[-1], self.argv)
+        of = f" ({owner.rsplit('.', 1)[-1]})" if owner else ""
+        return f"{where}: {key}={value.group(1) if value else '?'}{of} must be {allowed}"
+
     def _keys_like(self, sub: str, key: str) -> tuple[str, list[str]]:
         """The wrong part of ``key`` and the valid keys in its place (``trainer.max_epoch`` -> ``trainer.*``)."""
         parser = self
@@ -109,6 +132,42 @@ class AAPEArgumentParser(LightningArgumentParser):
         if prefix and prefix.split(".")[0] in {d.split(".")[0] for d in dests}:
             return key, sorted(d for d in dests if d.startswith(prefix) and "." not in d[len(prefix):])
         return key.split(".")[0], sorted({d.split(".")[0] for d in dests})
+
+
+def _owner(message: str, at: int) -> str | None:
+    """The class whose option is named at ``at``: the innermost ``class_path`` jsonargparse names for it."""
+    same_line = message[at:].split("\n", 1)[0]  # nested callables: "... Got value: Namespace(class_path='X'"
+    inner = re.search(r"class_path='([^']+)'", same_line)
+    if inner:
+        return inner.group(1)
+    owners = re.findall(r"Problem with given class_path '([^']+)'", message[:at])
+    return owners[-1] if owners else None
+
+
+def check_config_files(argv: list[str]) -> None:
+    """Refuse a ``--config`` file that is not YAML of options, naming the file, the line and what was expected."""
+    import yaml
+
+    for flag, value in zip(argv, argv[1:]):
+        if flag not in ("-c", "--config") or not Path(value).is_file():
+            continue
+        text = Path(value).read_text(encoding="utf-8", errors="replace")
+        try:
+            config = yaml.safe_load(text)
+        except yaml.MarkedYAMLError as err:
+            mark = err.problem_mark or err.context_mark
+            where = f"{value}, line {mark.line + 1}, column {mark.column + 1}" if mark else value
+            lines = text.splitlines()
+            tab = mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]
+            fix = "a tab: YAML indents with spaces" if tab else f"{err.problem}; expected YAML (`key: value`, spaces to indent)"
+            raise ConfigError(f"{where}: {fix}") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{value}: not YAML ({str(err).splitlines()[0]})") from None
+        if config is not None and not isinstance(config, dict):
+            raise ConfigError(
+                f"{value}: a config is a mapping of options (trainer:, model:, data: ...), this file holds a "
+                f"{type(config).__name__}: {text.strip().splitlines()[0][:60]!r}"
+            )
 
 
 def _init_parameters(class_path: str) -> list[str]:
@@ -131,13 +190,16 @@ def _init_parameters(class_path: str) -> list[str]:
 
 
 def _where_given(key: str, argv: list[str]) -> str:
-    """The config file(s) on the command line whose text has ``key:``, else "command line"."""
+    """The command line when an option there ends in ``key``, else the last config file whose text has ``key:``."""
+    if any(a.startswith("--") and re.split(r"[.=]", a[2:])[-2 if "=" in a else -1] == key for a in argv):
+        return "command line"
     files = []
     for flag, value in zip(argv, argv[1:]):
-        if flag in ("-c", "--config") and Path(value).is_file():
-            if re.search(rf"(^|[\s{{,]){re.escape(key)}\s*:", Path(value).read_text(errors="replace"), re.M):
+        path = Path(AAPEArgumentParser.cwd, value)
+        if flag in ("-c", "--config") and path.is_file():
+            if re.search(rf"(^|[\s{{,]){re.escape(key)}\s*:", path.read_text(errors="replace"), re.M):
                 files.append(value)
-    return ", ".join(files) if files else "command line"
+    return files[-1] if files else "command line"  # the last file given wins
 
 
 def typed_model_keys(argv: list[str]) -> list[str]:
@@ -280,10 +342,15 @@ class AAPECLI(LightningCLI):
             _check_writable(root, "the run folder", "--trainer.default_root_dir")
         watched = _watch([Path(lg.root_dir) for lg in self.trainer.loggers if getattr(lg, "root_dir", None)] or list(roots))
         try:
+            if _rank_zero():
+                for logger in self.trainer.loggers:
+                    claim_version(logger)
             super()._run_subcommand(subcommand)
         except Exception as err:
+            from aape_lightning.cli import _user_error
+
             started = self.trainer.global_step > 0
-            if _is_user_error(err) and not started and os.environ.get("LOCAL_RANK", "0") == "0":
+            if _user_error(err) is not None and not started and _rank_zero():
                 _remove_new_folders(watched)
             raise
 
@@ -291,6 +358,59 @@ class AAPECLI(LightningCLI):
         results = getattr(self.model, "test_results", None)
         if results and self.trainer.is_global_zero:
             print("test: " + " | ".join(f"{k} {v:.2f}" for k, v in results.items()))
+
+
+class KeepEarlierConfig(SaveConfigCallback):
+    """Save the run's ``config.yaml``; one an earlier run left in the same folder is moved aside, not a refusal.
+
+    With ``trainer.logger: false`` every run shares ``default_root_dir``: a run that failed early
+    would otherwise block every rerun there ("config.yaml to NOT exist").
+    """
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if not self.already_saved and self.save_to_log_dir and not self.overwrite:
+            log_dir = trainer.log_dir  # broadcast: every rank calls it
+            path = Path(log_dir) / self.config_filename if log_dir else None
+            if path is not None and trainer.is_global_zero and path.is_file():
+                aside = _free_name(path, time.strftime("%Y%m%d-%H%M%S", time.localtime(path.stat().st_mtime)))
+                path.rename(aside)
+                log.warning("%s was left by an earlier run in this folder; kept as %s", path, aside.name)
+        super().setup(trainer, pl_module, stage)
+
+
+def _free_name(path: Path, stamp: str) -> Path:
+    """``config.yaml`` -> ``config.<stamp>.yaml`` (``.1``, ``.2``, ... when taken)."""
+    candidate, n = path.with_name(f"{path.stem}.{stamp}{path.suffix}"), 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}.{stamp}.{n}{path.suffix}")
+    return candidate
+
+
+def claim_version(logger) -> None:
+    """Take the logger's ``version_N`` folder with ``mkdir`` (atomic): runs started together never share one.
+
+    Lightning's TensorBoard and CSV loggers pick ``max(version_*) + 1`` by listing the folder, so two
+    runs started at once in one ``default_root_dir`` both take it and one dies saving its config.
+    """
+    root = getattr(logger, "root_dir", None)
+    if getattr(logger, "_version", 0) is not None or not root or "://" in str(root) or not hasattr(logger, "_get_next_version"):
+        return  # a version given by the user, or a logger without version folders
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    version = logger._get_next_version()
+    while True:
+        try:
+            (root / f"version_{version}").mkdir()
+        except FileExistsError:
+            version += 1
+            continue
+        logger._version = version
+        return
+
+
+def _rank_zero() -> bool:
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
 
 
 def _run_root(ckpt: Path) -> Path:
@@ -334,28 +454,21 @@ def _remove_new_folders(watched: list[tuple[Path, set[str] | None]]) -> None:
             folder.rmdir()
 
 
-def _is_user_error(err: BaseException | None) -> bool:
-    seen = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, UserError):
-            return True
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return False
-
-
 def lightning_main(args: list[str] | None = None, run: bool = True) -> AAPECLI:
     """The LightningCLI; ``run=False`` only builds model, data and trainer (for the table runner)."""
     from aape_lightning.cli import EXTRA_COMMANDS
 
     load_plugins()
     AAPEArgumentParser.argv = list(sys.argv[1:] if args is None else args)
+    AAPEArgumentParser.cwd = os.getcwd()
+    check_config_files(AAPEArgumentParser.argv)
     return AAPECLI(
         LightningModule,
         LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
         parser_class=AAPEArgumentParser,
+        save_config_callback=KeepEarlierConfig,
         seed_everything_default=1,
         args=args,
         run=run,

@@ -7,6 +7,8 @@ import logging
 import random
 from pathlib import Path
 
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt
+
 from aape_lightning.data.classification.few_shot_cache import is_few_shot_folder
 from aape_lightning.data.classification.records import DatasetSplits, LabelledImage
 from aape_lightning.data.image_files import find_images
@@ -179,9 +181,9 @@ class ImageFolderReader(DatasetReader):
         root: str,
         template: str = "a photo of a {}.",
         prompts: str | None = None,
-        val_fraction: float = 0.2,
-        test_fraction: float = 0.3,
-        seed: int = 1,
+        val_fraction: ClosedUnitInterval = 0.2,
+        test_fraction: ClosedUnitInterval = 0.3,
+        seed: NonNegativeInt = 1,
     ) -> None:
         super().__init__(root, template, prompts)
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+from jsonargparse.typing import PositiveInt
 from torch import Tensor, nn
 
 from aape_lightning.backbones.clip_loader import clip
@@ -32,7 +33,7 @@ class ContextOptions:
         class_token_position: "end", "middle" or "front".
     """
 
-    n_ctx: int = 16
+    n_ctx: PositiveInt = 16
     ctx_init: str | None = None
     class_specific: bool = False
     class_token_position: Literal["end", "middle", "front"] = "end"
