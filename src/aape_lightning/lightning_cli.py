@@ -276,6 +276,7 @@ class AAPECLI(LightningCLI):
         before = self.config[sub].clone()
         hparams = dict(checkpoint.get("hyper_parameters") or {})
         hparams.pop("_instantiator", None)
+        self._check_kind(sub, hparams.get("_class_path"), checkpoint, ckpt_path)
         if "_class_path" in hparams:
             hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
         if hparams:
@@ -305,6 +306,27 @@ class AAPECLI(LightningCLI):
             if key.split(".")[-1] == "class_sets" and isinstance(saved, dict) and isinstance(given, dict):
                 given = {**saved, **given}  # new class sets next to the trained ones
             config[full] = given
+
+    def _check_kind(self, sub: str, task: str | None, checkpoint: dict, ckpt_path: str) -> None:
+        """Refuse a checkpoint of another task or data kind than the config asks for, before building anything."""
+        config = self.config[sub]
+        saved_data = (checkpoint.get("aape_data") or {}).get("class_path")
+        asked_task, asked_data = config.get("model.class_path"), config.get("data.class_path")
+        data_reused = sub in ("test", "validate") and config.get("data.init_args.reader") is None  # from the checkpoint
+        short = {k: (v or "?").rsplit(".", 1)[-1] for k, v in
+                 {"task": task, "data": saved_data, "asked_task": asked_task, "asked_data": asked_data}.items()}
+        default_task = DEFAULT_CLASSES["model"].rsplit(".", 1)[-1]
+        if task and asked_task and short["asked_task"] not in (default_task, short["task"]):
+            asked = f"the config asks for a {short['asked_task']}"
+        elif saved_data and asked_data and not data_reused and short["asked_data"] != short["data"]:
+            asked = f"the config asks for {short['asked_data']} data"
+        else:
+            return
+        raise CheckpointMismatchError(
+            f"checkpoint {ckpt_path} is a {short['task']} trained on {short['data']} data, but {asked}; give that "
+            f"checkpoint a config of its kind (`aape {sub} --ckpt_path <ckpt>` alone reuses its data for test/validate) "
+            f"or give a checkpoint trained with this config"
+        )
 
     def _check_backbone(self, sub: str, before: Namespace, ckpt_path: str) -> None:
         asked = before.get("model.init_args.backbone")
