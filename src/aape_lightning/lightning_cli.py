@@ -349,6 +349,7 @@ class AAPECLI(LightningCLI):
             self.config = self.parser.parse_object({sub: {"data": saved}}, self.config)
 
     def instantiate_classes(self) -> None:
+        self.config = plain_numbers(self.config)
         super().instantiate_classes()
         sub = self.config.get("subcommand")
         config = self.config[sub] if sub else self.config  # no subcommand: built with run=False (the table)
@@ -376,10 +377,35 @@ class AAPECLI(LightningCLI):
                 _remove_new_folders(watched)
             raise
 
+    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict:
+        """Lightning's results table repeats each metric, unrounded, once per dataloader: ``aape`` prints its own."""
+        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        if "verbose" in kwargs and not any(a.startswith("--verbose") for a in AAPEArgumentParser.argv):
+            kwargs["verbose"] = False
+        return kwargs
+
+    def after_validate(self) -> None:
+        self._print_metrics("validate")
+
     def after_test(self) -> None:
+        self._print_metrics("test")
         results = getattr(self.model, "test_results", None)
         if results and self.trainer.is_global_zero:
             print("test: " + " | ".join(f"{k} {v:.2f}" for k, v in results.items()))
+
+    def _print_metrics(self, stage: str) -> None:
+        """Each logged metric once, rounded; one column per dataloader only where their values differ."""
+        if not self.trainer.is_global_zero or not self.trainer.callback_metrics:
+            return
+        rows: dict[str, dict[int, float]] = {}
+        for key, value in self.trainer.callback_metrics.items():
+            name, _, idx = key.partition("/dataloader_idx_")
+            rows.setdefault(name, {})[int(idx or 0)] = float(value)
+        width = max(len(name) for name in rows) + len(stage) + 1
+        for name, values in sorted(rows.items()):
+            shown = sorted({round(v, 4) for v in values.values()})
+            cells = f"{shown[0]:.4g}" if len(shown) == 1 else "  ".join(f"[{i}] {v:.4g}" for i, v in sorted(values.items()))
+            print(f"{name if name.startswith(stage) else f'{stage}/{name}':<{width}}  {cells}")
 
 
 class KeepEarlierConfig(SaveConfigCallback):
@@ -429,6 +455,26 @@ def claim_version(logger) -> None:
             continue
         logger._version = version
         return
+
+
+def plain_numbers(value):
+    """The config with each bounded number (``PositiveInt(3)``, an ``int`` subclass) as a plain ``int``/``float``.
+
+    The bounds are checked while parsing; the values go on into hyperparameters and checkpoints, which
+    ``torch.load(weights_only=True)`` must read without jsonargparse's classes.
+    """
+    if isinstance(value, Namespace):
+        return Namespace(**{key: plain_numbers(child) for key, child in vars(value).items()})
+    if isinstance(value, dict):
+        return {k: plain_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain_numbers(v) for v in value)
+    if isinstance(value, bool) or type(value) in (int, float):
+        return value
+    for number in (int, float):
+        if isinstance(value, number):
+            return number(value)
+    return value
 
 
 def _rank_zero() -> bool:

@@ -69,6 +69,6 @@ def test_a_rerun_without_logger_keeps_the_config_an_earlier_run_left(config, tmp
     assert len(kept) == 1 and kept[0].read_text() == "# left by a run that failed early\n"
     assert "trainer:" in (root / "config.yaml").read_text()  # this run's own
     assert f"kept as {kept[0].name}" in caplog.text
-    assert torch.load(checkpoints(root)[0], weights_only=False)["state_dict"]
+    assert torch.load(checkpoints(root)[0], weights_only=True)["state_dict"]  # plain numbers in its hyperparameters
     assert main(one_step(config, "--trainer.logger", "false")) == 0  # and again
     assert len(list(root.glob("config.*.yaml"))) == 2
