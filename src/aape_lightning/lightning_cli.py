@@ -134,6 +134,20 @@ class AAPEArgumentParser(LightningArgumentParser):
         return key.split(".")[0], sorted({d.split(".")[0] for d in dests})
 
 
+def _short(class_path: str | None) -> str:
+    return (class_path or "?").rsplit(".", 1)[-1]
+
+
+def _init_default(class_path: str | None, name: str) -> str | None:
+    """The short class name an ``__init__`` argument of ``class_path`` defaults to (``head`` -> ``AAPEHead``)."""
+    module, _, cls = (class_path or "").rpartition(".")
+    try:
+        default = inspect.signature(getattr(import_module(module), cls).__init__).parameters[name].default
+    except (ImportError, AttributeError, ValueError, KeyError):
+        return None
+    return getattr(default, "__name__", None)
+
+
 def _owner(message: str, at: int) -> str | None:
     """The class whose option is named at ``at``: the innermost ``class_path`` jsonargparse names for it."""
     same_line = message[at:].split("\n", 1)[0]  # nested callables: "... Got value: Namespace(class_path='X'"
@@ -276,7 +290,7 @@ class AAPECLI(LightningCLI):
         before = self.config[sub].clone()
         hparams = dict(checkpoint.get("hyper_parameters") or {})
         hparams.pop("_instantiator", None)
-        self._check_kind(sub, hparams.get("_class_path"), checkpoint, ckpt_path)
+        self._check_kind(sub, hparams, checkpoint, ckpt_path)
         if "_class_path" in hparams:
             hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
         if hparams:
@@ -307,26 +321,36 @@ class AAPECLI(LightningCLI):
                 given = {**saved, **given}  # new class sets next to the trained ones
             config[full] = given
 
-    def _check_kind(self, sub: str, task: str | None, checkpoint: dict, ckpt_path: str) -> None:
-        """Refuse a checkpoint of another task or data kind than the config asks for, before building anything."""
-        config = self.config[sub]
+    def _check_kind(self, sub: str, hparams: dict, checkpoint: dict, ckpt_path: str) -> None:
+        """Refuse a checkpoint of another task, data or head kind than the config asks for, before building anything.
+
+        A class the config leaves at its default is not a request: the checkpoint's is used.
+        """
+        config, task = self.config[sub], hparams.get("_class_path")
         saved_data = (checkpoint.get("aape_data") or {}).get("class_path")
         asked_task, asked_data = config.get("model.class_path"), config.get("data.class_path")
         data_reused = sub in ("test", "validate") and config.get("data.init_args.reader") is None  # from the checkpoint
-        short = {k: (v or "?").rsplit(".", 1)[-1] for k, v in
-                 {"task": task, "data": saved_data, "asked_task": asked_task, "asked_data": asked_data}.items()}
-        default_task = DEFAULT_CLASSES["model"].rsplit(".", 1)[-1]
-        if task and asked_task and short["asked_task"] not in (default_task, short["task"]):
-            asked = f"the config asks for a {short['asked_task']}"
-        elif saved_data and asked_data and not data_reused and short["asked_data"] != short["data"]:
-            asked = f"the config asks for {short['asked_data']} data"
-        else:
-            return
-        raise CheckpointMismatchError(
-            f"checkpoint {ckpt_path} is a {short['task']} trained on {short['data']} data, but {asked}; give that "
-            f"checkpoint a config of its kind (`aape {sub} --ckpt_path <ckpt>` alone reuses its data for test/validate) "
-            f"or give a checkpoint trained with this config"
-        )
+        asked = None
+        if task and asked_task and _short(asked_task) not in (_short(DEFAULT_CLASSES["model"]), _short(task)):
+            asked = f"the config asks for a {_short(asked_task)}"
+        elif saved_data and asked_data and not data_reused and _short(asked_data) != _short(saved_data):
+            asked = f"the config asks for {_short(asked_data)} data"
+        if asked:
+            raise CheckpointMismatchError(
+                f"checkpoint {ckpt_path} is a {_short(task)} trained on {_short(saved_data)} data, but {asked}; give "
+                f"that checkpoint a config of its kind (`aape {sub} --ckpt_path <ckpt>` alone reuses its data for "
+                f"test/validate) or give a checkpoint trained with this config"
+            )
+        saved_head = hparams["head"].get("class_path") if isinstance(hparams.get("head"), dict) else None
+        asked_head = config.get("model.init_args.head.class_path")
+        head_typed = any(k.startswith("model.head") for k in typed_model_keys(AAPEArgumentParser.argv))  # refused later
+        default_head = _init_default(asked_task, "head")
+        if saved_head and asked_head and not head_typed and _short(asked_head) not in (_short(saved_head), default_head):
+            raise CheckpointMismatchError(
+                f"checkpoint {ckpt_path} was trained with head {_short(saved_head)}, but the config asks for "
+                f"{_short(asked_head)}; drop model.head from the config (the checkpoint decides the model) or train "
+                f"that head with `aape fit`"
+            )
 
     def _check_backbone(self, sub: str, before: Namespace, ckpt_path: str) -> None:
         asked = before.get("model.init_args.backbone")
