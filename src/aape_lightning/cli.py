@@ -91,27 +91,29 @@ def main(args: list[str] | None = None) -> int:
             return int(getattr(import_module(module), func)(argv[1:]) or 0)
         lightning_main(args)
     except Exception as err:
-        user_error = _user_error(err)
-        if user_error is None:
+        refusal = user_error(err)
+        if refusal is None:
             raise
-        print(f"aape: error: {one_line(user_error)}", file=sys.stderr)
+        print(f"aape: error: {one_line(refusal)}", file=sys.stderr)
         return 2
     return 0
 
 
-def _user_error(err: BaseException | None) -> BaseException | None:
+def user_error(err: BaseException | None) -> BaseException | None:
     """The user-facing error behind ``err``, also when jsonargparse wrapped it while instantiating.
 
     A path the system refuses (no permission, read-only or full disk, a file where a folder must be)
-    is the user's to fix too: one line naming the path and the errno's meaning.
+    is the user's to fix too: one line naming the path and the errno's meaning. Not when another
+    error was raised while handling it (that one is a bug to show).
     """
-    seen = set()
+    seen, handled = set(), False
     while err is not None and id(err) not in seen:
         if isinstance(err, UserError):
             return err
-        if isinstance(err, OSError) and err.filename is not None and err.errno in errno.errorcode:
+        if isinstance(err, OSError) and err.filename is not None and err.errno in errno.errorcode and not handled:
             return PathError(path_error_line(err))
         seen.add(id(err))
+        handled = handled or err.__cause__ is None
         err = err.__cause__ or err.__context__
     return None
 

@@ -394,10 +394,10 @@ class AAPECLI(LightningCLI):
                     claim_version(logger)
             super()._run_subcommand(subcommand)
         except Exception as err:
-            from aape_lightning.cli import _user_error
+            from aape_lightning.cli import user_error
 
             started = self.trainer.global_step > 0
-            if _user_error(err) is not None and not started and _rank_zero():
+            if user_error(err) is not None and not started and _rank_zero():
                 _remove_new_folders(watched)
             raise
 

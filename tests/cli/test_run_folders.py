@@ -72,3 +72,24 @@ def test_a_rerun_without_logger_keeps_the_config_an_earlier_run_left(config, tmp
     assert torch.load(checkpoints(root)[0], weights_only=True)["state_dict"]  # plain numbers in its hyperparameters
     assert main(one_step(config, "--trainer.logger", "false")) == 0  # and again
     assert len(list(root.glob("config.*.yaml"))) == 2
+
+
+def test_a_refused_path_is_a_user_error_unless_a_bug_was_raised_handling_it():
+    from aape_lightning.cli import user_error
+
+    def raised(wrap=None, chained=True):
+        try:
+            try:
+                raise PermissionError(1, "Operation not permitted", "/sys/x")
+            except OSError as err:
+                if wrap is None:
+                    raise
+                if chained:
+                    raise wrap from err
+                raise wrap  # noqa: B904 - a new error while handling the OSError
+        except Exception as err:  # noqa: BLE001
+            return user_error(err)
+
+    assert str(raised()).startswith("cannot use /sys/x: Operation not permitted (EPERM)")
+    assert str(raised(RuntimeError("wrapped"))).startswith("cannot use /sys/x")  # raise ... from the OSError
+    assert raised(KeyError("a bug"), chained=False) is None  # a traceback, not a misleading line
