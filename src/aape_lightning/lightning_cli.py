@@ -138,6 +138,21 @@ def _short(class_path: str | None) -> str:
     return (class_path or "?").rsplit(".", 1)[-1]
 
 
+def _data_kind(class_path: str | None) -> str | None:
+    """A data module's family: its ancestor just below ``ImageDataModule`` (NoCapsDataModule -> CaptionDataModule)."""
+    from aape_lightning.data.image_datamodule import ImageDataModule
+
+    module, _, name = (class_path or "").rpartition(".")
+    try:
+        cls = getattr(import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    if not isinstance(cls, type) or not issubclass(cls, ImageDataModule) or cls is ImageDataModule:
+        return None
+    lineage = [c for c in cls.__mro__ if isinstance(c, type) and issubclass(c, ImageDataModule) and c is not ImageDataModule]
+    return lineage[-1].__name__
+
+
 def _init_default(class_path: str | None, name: str) -> str | None:
     """The short class name an ``__init__`` argument of ``class_path`` defaults to (``head`` -> ``AAPEHead``)."""
     module, _, cls = (class_path or "").rpartition(".")
@@ -333,7 +348,8 @@ class AAPECLI(LightningCLI):
         asked = None
         if task and asked_task and _short(asked_task) not in (_short(DEFAULT_CLASSES["model"]), _short(task)):
             asked = f"the config asks for a {_short(asked_task)}"
-        elif saved_data and asked_data and not data_reused and _short(asked_data) != _short(saved_data):
+        elif not data_reused and None not in (_data_kind(saved_data), _data_kind(asked_data)) and \
+                _data_kind(saved_data) != _data_kind(asked_data):  # NoCaps after CaptionDataModule is the same kind
             asked = f"the config asks for {_short(asked_data)} data"
         if asked:
             raise CheckpointMismatchError(
