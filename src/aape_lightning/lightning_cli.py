@@ -1,11 +1,14 @@
 """The LightningCLI behind ``aape fit / validate / test / predict``, with what a user needs on top.
 
 Imported only by those commands (lightning takes seconds to import). On top of LightningCLI:
-a typo in a config names its file and the closest valid key; ``--ckpt_path`` is checked
-(missing, truncated, ``last`` = the newest checkpoint under the run's root); the checkpoint's
-model settings are used except where the command line gives one, which is applied or refused;
-test and predict from a checkpoint alone log beside the checkpoint's run; a run refused before
-it starts leaves no run folder behind.
+a typo in a config names its file and the closest valid key, at any depth; a number out of its
+bounds (the init arguments' annotations) and a config file that is not YAML of options are one
+line naming file, key and range; ``--ckpt_path`` is checked (missing, truncated, ``last`` = the
+newest checkpoint under the run's root, another task / data / head kind); the checkpoint's model
+settings are used except where the command line gives one, which is applied or refused; test and
+predict from a checkpoint alone log beside the checkpoint's run; each run claims its version
+folder atomically and keeps a config an earlier run left; a run refused before it starts leaves
+no run folder behind.
 """
 
 from __future__ import annotations
@@ -220,7 +223,7 @@ def _init_parameters(class_path: str) -> list[str]:
 
 def _where_given(key: str, argv: list[str]) -> str:
     """The command line when an option there ends in ``key``, else the last config file whose text has ``key:``."""
-    if any(a.startswith("--") and re.split(r"[.=]", a[2:])[-2 if "=" in a else -1] == key for a in argv):
+    if any(a.startswith("--") and a[2:].split("=", 1)[0].rsplit(".", 1)[-1] == key for a in argv):
         return "command line"
     files = []
     for flag, value in zip(argv, argv[1:]):
