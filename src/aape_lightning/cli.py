@@ -7,6 +7,7 @@ imported only by the four training commands.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -14,7 +15,7 @@ import sys
 import warnings
 from importlib import import_module
 
-from aape_lightning.errors import UserError
+from aape_lightning.errors import PathError, UserError
 
 # name -> "module:function" taking argv and returning an exit code
 EXTRA_COMMANDS: dict[str, str] = {
@@ -28,7 +29,7 @@ LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
 USAGE = """\
 usage: aape {fit,validate,test,predict} [--config FILE] [--OPTION VALUE ...]
-       aape {table,data,prompts,demo} ...
+       aape {table,explain,data,prompts,demo} ...
 
 AAPE on a frozen CLIP.
 
@@ -41,6 +42,7 @@ training and evaluation (`aape <command> --help` lists every option):
 
 other commands:
   table      every method x dataset x seed as one table (aape table --config configs/table/demo_quick.yaml)
+  explain    which prompts and image regions decided a prediction (aape explain --help)
   data       list, prepare and check datasets (aape data list)
   prompts    generate and check prompt banks
   demo       the offline demo world: build its CLIP and datasets, probe a head
@@ -67,6 +69,12 @@ def configure_output() -> None:
     logging.getLogger("lightning").propagate = False
     warnings.filterwarnings("ignore", message=".*pkg_resources is deprecated.*")
     warnings.filterwarnings("ignore", message="LightningCLI.s args parameter is intended")  # the table runs in-process
+    # Lightning's warnings that say nothing a user of this package can act on:
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")  # Lightning vs torch
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")  # the frozen CLIP, by design
+    warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
+    warnings.filterwarnings("ignore", message=r"The dirpath has changed from .* won't be reloaded")  # test/predict
+    warnings.filterwarnings("ignore", message=r"Total length of `\w+` across ranks is zero")  # an empty class set
 
 
 def main(args: list[str] | None = None) -> int:
@@ -83,23 +91,38 @@ def main(args: list[str] | None = None) -> int:
             return int(getattr(import_module(module), func)(argv[1:]) or 0)
         lightning_main(args)
     except Exception as err:
-        user_error = _user_error(err)
-        if user_error is None:
+        refusal = user_error(err)
+        if refusal is None:
             raise
-        print(f"aape: error: {one_line(user_error)}", file=sys.stderr)
+        print(f"aape: error: {one_line(refusal)}", file=sys.stderr)
         return 2
     return 0
 
 
-def _user_error(err: BaseException | None) -> BaseException | None:
-    """The user-facing error behind ``err``, also when jsonargparse wrapped it while instantiating."""
-    seen = set()
+def user_error(err: BaseException | None) -> BaseException | None:
+    """The user-facing error behind ``err``, also when jsonargparse wrapped it while instantiating.
+
+    A path the system refuses (no permission, read-only or full disk, a file where a folder must be)
+    is the user's to fix too: one line naming the path and the errno's meaning. Not when another
+    error was raised while handling it (that one is a bug to show).
+    """
+    seen, handled = set(), False
     while err is not None and id(err) not in seen:
         if isinstance(err, UserError):
             return err
+        if isinstance(err, OSError) and err.filename is not None and err.errno in errno.errorcode and not handled:
+            return PathError(path_error_line(err))
         seen.add(id(err))
+        handled = handled or err.__cause__ is None
         err = err.__cause__ or err.__context__
     return None
+
+
+def path_error_line(err: OSError) -> str:
+    """``cannot use /sys/x: Operation not permitted (EPERM)``; both paths of a failed rename or link."""
+    paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p is not None)
+    return (f"cannot use {paths}: {os.strerror(err.errno)} ({errno.errorcode[err.errno]}); "
+            f"choose a path this user can write (or fix its permissions / free space)")
 
 
 def one_line(err: BaseException) -> str:

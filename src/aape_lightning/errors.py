@@ -35,6 +35,10 @@ class UnwritableError(UserError):
     """A place the run must write to (run folder, predictions file) that cannot be written."""
 
 
+class PathError(UserError):
+    """A path the system refuses (an ``OSError`` with a file name): permissions, read-only or full disk."""
+
+
 class DataError(UserError):
     """Data that cannot be used; the message names the file or folder and the fix."""
 
@@ -71,6 +75,7 @@ __all__ = [
     "ConfigError",
     "ClassListError",
     "DataError",
+    "PathError",
     "PromptBankError",
     "QuestionsError",
     "SentenceEncoderUnavailable",

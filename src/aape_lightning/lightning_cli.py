@@ -1,29 +1,36 @@
 """The LightningCLI behind ``aape fit / validate / test / predict``, with what a user needs on top.
 
 Imported only by those commands (lightning takes seconds to import). On top of LightningCLI:
-a typo in a config names its file and the closest valid key; ``--ckpt_path`` is checked
-(missing, truncated, ``last`` = the newest checkpoint under the run's root); the checkpoint's
-model settings are used except where the command line gives one, which is applied or refused;
-test and predict from a checkpoint alone log beside the checkpoint's run; a run refused before
-it starts leaves no run folder behind.
+a typo in a config names its file and the closest valid key, at any depth; a number out of its
+bounds (the init arguments' annotations) and a config file that is not YAML of options are one
+line naming file, key and range; ``--ckpt_path`` is checked (missing, truncated, ``last`` = the
+newest checkpoint under the run's root, another task / data / head kind); the checkpoint's model
+settings are used except where the command line gives one, which is applied or refused; test and
+predict from a checkpoint alone log beside the checkpoint's run; each run claims its version
+folder atomically and keeps a config an earlier run left; a run refused before it starts leaves
+no run folder behind.
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
+import logging
 import os
 import re
 import shutil
 import sys
+import time
 from importlib import import_module
 from pathlib import Path
 
 from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, LightningModule
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from aape_lightning.errors import CheckpointMismatchError, UnwritableError, UserError
+from aape_lightning.errors import CheckpointMismatchError, ConfigError, UnwritableError
+
+log = logging.getLogger(__name__)
 
 # Packages whose classes YAML may name by their short name (each lists them in ``__all__``).
 PLUGIN_PACKAGES = ("aape_lightning.tasks", "aape_lightning.heads", "aape_lightning.core", "aape_lightning.data",
@@ -32,6 +39,10 @@ EVALUATING = ("validate", "test", "predict")
 # The classes a run uses when its config names none (``model``/``data`` given without a class_path).
 DEFAULT_CLASSES = {"model": "aape_lightning.tasks.ClassificationTask",
                    "data": "aape_lightning.data.ClassificationDataModule"}
+# What jsonargparse's bounded number types (the init arguments' annotations) allow, in words.
+ALLOWED = {"PositiveInt": "an integer >= 1", "NonNegativeInt": "an integer >= 0", "PositiveFloat": "a number > 0",
+           "NonNegativeFloat": "a number >= 0", "ClosedUnitInterval": "a number from 0 to 1",
+           "OpenUnitInterval": "a number strictly between 0 and 1"}
 
 
 def load_plugins() -> None:
@@ -62,6 +73,7 @@ class AAPEArgumentParser(LightningArgumentParser):
     """Parse errors as one message (no page of usage): a typo names its file and the closest key."""
 
     argv: list[str] = []  # the command line, to find which config file holds a bad key
+    cwd: str = "."  # where it was typed (jsonargparse changes into a config's folder while it reads it)
 
     def save(self, namespace, path, format="parser_mode", skip_unset=True, skip_validation=False, overwrite=False,
              multifile=True, **kwargs) -> None:
@@ -80,9 +92,9 @@ class AAPEArgumentParser(LightningArgumentParser):
     def error(self, message: str, ex: Exception | None = None):
         if not self.exit_on_error:
             return super().error(message, ex)
-        typo = self._typo(message)
-        if typo:
-            sys.stderr.write(f"aape: error: {typo}\n")
+        line = self._typo(message) or self._bad_number(message)
+        if line:
+            sys.stderr.write(f"aape: error: {line}\n")
             sys.exit(2)
         unknown = sorted(set(re.findall(r"Expected a dot import path string: (\S+)", message)))
         hint = ""
@@ -98,8 +110,7 @@ class AAPEArgumentParser(LightningArgumentParser):
         option = re.search(r"Option '([^']+)' is not accepted", message)
         if option:
             key = option.group(1)
-            owners = re.findall(r"Problem with given class_path '([^']+)'", message[: option.start()])
-            owner = owners[-1] if owners else None
+            owner = _owner(message, option.end())
             valid = _init_parameters(owner) if owner else []
             what = f"{key!r} is not an option of {owner.rsplit('.', 1)[-1]}" if owner else f"{key!r} is not accepted"
         else:
@@ -113,6 +124,21 @@ class AAPEArgumentParser(LightningArgumentParser):
         fix = f"did you mean {close[0]!r}?" if close else f"see `aape {sub} --help` for the options"
         return f"{where}: {what}; {fix}"
 
+    def _bad_number(self, message: str) -> str | None:
+        """One line for a number out of its bounds: ``data.batch_size=0 ... must be an integer >= 1``."""
+        bad = re.search(r"Not of type (\w+): ([^\n]*)", message)
+        if not bad or bad.group(1) not in ALLOWED:
+            return None
+        key = ".".join(re.findall(r'Parser key "([^"]+)"', message[: bad.start()]))
+        value = re.match(r"(\S+) does not conform", bad.group(2)) or re.search(r"invalid literal .*?: ('[^']*')", bad.group(2))
+        value = value or re.search(r"Given value: ([^\n]*)", message[bad.end():])  # inside a Union with None
+        owner = _owner(message, bad.end(1))
+        optional = "NoneType" in message[: bad.start()].rsplit("Parser key", 1)[-1]
+        allowed = ALLOWED[bad.group(1)] + (" or null" if optional else "")
+        where = _where_given(key.rsplit(".", 1)[-1], self.argv)
+        of = f" ({owner.rsplit('.', 1)[-1]})" if owner else ""
+        return f"{where}: {key}={value.group(1) if value else '?'}{of} must be {allowed}"
+
     def _keys_like(self, sub: str, key: str) -> tuple[str, list[str]]:
         """The wrong part of ``key`` and the valid keys in its place (``trainer.max_epoch`` -> ``trainer.*``)."""
         parser = self
@@ -123,6 +149,71 @@ class AAPEArgumentParser(LightningArgumentParser):
         if prefix and prefix.split(".")[0] in {d.split(".")[0] for d in dests}:
             return key, sorted(d for d in dests if d.startswith(prefix) and "." not in d[len(prefix):])
         return key.split(".")[0], sorted({d.split(".")[0] for d in dests})
+
+
+def _short(class_path: str | None) -> str:
+    return (class_path or "?").rsplit(".", 1)[-1]
+
+
+def _data_kind(class_path: str | None) -> str | None:
+    """A data module's family: its ancestor just below ``ImageDataModule`` (NoCapsDataModule -> CaptionDataModule)."""
+    from aape_lightning.data.image_datamodule import ImageDataModule
+
+    module, _, name = (class_path or "").rpartition(".")
+    try:
+        cls = getattr(import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    if not isinstance(cls, type) or not issubclass(cls, ImageDataModule) or cls is ImageDataModule:
+        return None
+    lineage = [c for c in cls.__mro__ if isinstance(c, type) and issubclass(c, ImageDataModule) and c is not ImageDataModule]
+    return lineage[-1].__name__
+
+
+def _init_default(class_path: str | None, name: str) -> str | None:
+    """The short class name an ``__init__`` argument of ``class_path`` defaults to (``head`` -> ``AAPEHead``)."""
+    module, _, cls = (class_path or "").rpartition(".")
+    try:
+        default = inspect.signature(getattr(import_module(module), cls).__init__).parameters[name].default
+    except (ImportError, AttributeError, ValueError, KeyError):
+        return None
+    return getattr(default, "__name__", None)
+
+
+def _owner(message: str, at: int) -> str | None:
+    """The class whose option is named at ``at``: the innermost ``class_path`` jsonargparse names for it."""
+    same_line = message[at:].split("\n", 1)[0]  # nested callables: "... Got value: Namespace(class_path='X'"
+    inner = re.search(r"class_path='([^']+)'", same_line)
+    if inner:
+        return inner.group(1)
+    owners = re.findall(r"Problem with given class_path '([^']+)'", message[:at])
+    return owners[-1] if owners else None
+
+
+def check_config_files(argv: list[str]) -> None:
+    """Refuse a ``--config`` file that is not YAML of options, naming the file, the line and what was expected."""
+    import yaml
+
+    for flag, value in zip(argv, argv[1:]):
+        if flag not in ("-c", "--config") or not Path(value).is_file():
+            continue
+        text = Path(value).read_text(encoding="utf-8", errors="replace")
+        try:
+            config = yaml.safe_load(text)
+        except yaml.MarkedYAMLError as err:
+            mark = err.problem_mark or err.context_mark
+            where = f"{value}, line {mark.line + 1}, column {mark.column + 1}" if mark else value
+            lines = text.splitlines()
+            tab = mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]
+            fix = "a tab: YAML indents with spaces" if tab else f"{err.problem}; expected YAML (`key: value`, spaces to indent)"
+            raise ConfigError(f"{where}: {fix}") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{value}: not YAML ({str(err).splitlines()[0]})") from None
+        if config is not None and not isinstance(config, dict):
+            raise ConfigError(
+                f"{value}: a config is a mapping of options (trainer:, model:, data: ...), this file holds a "
+                f"{type(config).__name__}: {text.strip().splitlines()[0][:60]!r}"
+            )
 
 
 def _init_parameters(class_path: str) -> list[str]:
@@ -145,13 +236,16 @@ def _init_parameters(class_path: str) -> list[str]:
 
 
 def _where_given(key: str, argv: list[str]) -> str:
-    """The config file(s) on the command line whose text has ``key:``, else "command line"."""
+    """The command line when an option there ends in ``key``, else the last config file whose text has ``key:``."""
+    if any(a.startswith("--") and a[2:].split("=", 1)[0].rsplit(".", 1)[-1] == key for a in argv):
+        return "command line"
     files = []
     for flag, value in zip(argv, argv[1:]):
-        if flag in ("-c", "--config") and Path(value).is_file():
-            if re.search(rf"(^|[\s{{,]){re.escape(key)}\s*:", Path(value).read_text(encoding="utf-8", errors="replace"), re.M):
+        path = Path(AAPEArgumentParser.cwd, value)
+        if flag in ("-c", "--config") and path.is_file():
+            if re.search(rf"(^|[\s{{,]){re.escape(key)}\s*:", path.read_text(encoding="utf-8", errors="replace"), re.M):
                 files.append(value)
-    return ", ".join(files) if files else "command line"
+    return files[-1] if files else "command line"  # the last file given wins
 
 
 def typed_model_keys(argv: list[str]) -> list[str]:
@@ -228,6 +322,7 @@ class AAPECLI(LightningCLI):
         before = self.config[sub].clone()
         hparams = dict(checkpoint.get("hyper_parameters") or {})
         hparams.pop("_instantiator", None)
+        self._check_kind(sub, hparams, checkpoint, ckpt_path)
         if "_class_path" in hparams:
             hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
         if hparams:
@@ -258,6 +353,38 @@ class AAPECLI(LightningCLI):
                 given = {**saved, **given}  # new class sets next to the trained ones
             config[full] = given
 
+    def _check_kind(self, sub: str, hparams: dict, checkpoint: dict, ckpt_path: str) -> None:
+        """Refuse a checkpoint of another task, data or head kind than the config asks for, before building anything.
+
+        A class the config leaves at its default is not a request: the checkpoint's is used.
+        """
+        config, task = self.config[sub], hparams.get("_class_path")
+        saved_data = (checkpoint.get("aape_data") or {}).get("class_path")
+        asked_task, asked_data = config.get("model.class_path"), config.get("data.class_path")
+        data_reused = sub in ("test", "validate") and config.get("data.init_args.reader") is None  # from the checkpoint
+        asked = None
+        if task and asked_task and _short(asked_task) not in (_short(DEFAULT_CLASSES["model"]), _short(task)):
+            asked = f"the config asks for a {_short(asked_task)}"
+        elif not data_reused and None not in (_data_kind(saved_data), _data_kind(asked_data)) and \
+                _data_kind(saved_data) != _data_kind(asked_data):  # NoCaps after CaptionDataModule is the same kind
+            asked = f"the config asks for {_short(asked_data)} data"
+        if asked:
+            raise CheckpointMismatchError(
+                f"checkpoint {ckpt_path} is a {_short(task)} trained on {_short(saved_data)} data, but {asked}; give "
+                f"that checkpoint a config of its kind (`aape {sub} --ckpt_path <ckpt>` alone reuses its data for "
+                f"test/validate) or give a checkpoint trained with this config"
+            )
+        saved_head = hparams["head"].get("class_path") if isinstance(hparams.get("head"), dict) else None
+        asked_head = config.get("model.init_args.head.class_path")
+        head_typed = any(k.startswith("model.head") for k in typed_model_keys(AAPEArgumentParser.argv))  # refused later
+        default_head = _init_default(asked_task, "head")
+        if saved_head and asked_head and not head_typed and _short(asked_head) not in (_short(saved_head), default_head):
+            raise CheckpointMismatchError(
+                f"checkpoint {ckpt_path} was trained with head {_short(saved_head)}, but the config asks for "
+                f"{_short(asked_head)}; drop model.head from the config (the checkpoint decides the model) or train "
+                f"that head with `aape fit`"
+            )
+
     def _check_backbone(self, sub: str, before: Namespace, ckpt_path: str) -> None:
         asked = before.get("model.init_args.backbone")
         if asked is None or asked == "demo":  # the default: nothing was asked for
@@ -279,6 +406,7 @@ class AAPECLI(LightningCLI):
             self.config = self.parser.parse_object({sub: {"data": saved}}, self.config)
 
     def instantiate_classes(self) -> None:
+        self.config = plain_numbers(self.config)
         super().instantiate_classes()
         sub = self.config.get("subcommand")
         config = self.config[sub] if sub else self.config  # no subcommand: built with run=False (the table)
@@ -294,17 +422,120 @@ class AAPECLI(LightningCLI):
             _check_writable(root, "the run folder", "--trainer.default_root_dir")
         watched = _watch([Path(lg.root_dir) for lg in self.trainer.loggers if getattr(lg, "root_dir", None)] or list(roots))
         try:
+            if _rank_zero():
+                for logger in self.trainer.loggers:
+                    claim_version(logger)
             super()._run_subcommand(subcommand)
         except Exception as err:
+            from aape_lightning.cli import user_error
+
             started = self.trainer.global_step > 0
-            if _is_user_error(err) and not started and os.environ.get("LOCAL_RANK", "0") == "0":
+            if user_error(err) is not None and not started and _rank_zero():
                 _remove_new_folders(watched)
             raise
 
+    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict:
+        """Lightning's results table repeats each metric, unrounded, once per dataloader: ``aape`` prints its own."""
+        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        if "verbose" in kwargs and not any(a.startswith("--verbose") for a in AAPEArgumentParser.argv):
+            kwargs["verbose"] = False
+        return kwargs
+
+    def after_validate(self) -> None:
+        self._print_metrics("validate")
+
     def after_test(self) -> None:
+        self._print_metrics("test")
         results = getattr(self.model, "test_results", None)
         if results and self.trainer.is_global_zero:
             print("test: " + " | ".join(f"{k} {v:.2f}" for k, v in results.items()))
+
+    def _print_metrics(self, stage: str) -> None:
+        """Each logged metric once, rounded; one column per dataloader only where their values differ."""
+        if not self.trainer.is_global_zero or not self.trainer.callback_metrics:
+            return
+        rows: dict[str, dict[int, float]] = {}
+        for key, value in self.trainer.callback_metrics.items():
+            name, _, idx = key.partition("/dataloader_idx_")
+            rows.setdefault(name, {})[int(idx or 0)] = float(value)
+        width = max(len(name) for name in rows) + len(stage) + 1
+        for name, values in sorted(rows.items()):
+            shown = sorted({round(v, 4) for v in values.values()})
+            cells = f"{shown[0]:.4g}" if len(shown) == 1 else "  ".join(f"[{i}] {v:.4g}" for i, v in sorted(values.items()))
+            print(f"{name if name.startswith(stage) else f'{stage}/{name}':<{width}}  {cells}")
+
+
+class KeepEarlierConfig(SaveConfigCallback):
+    """Save the run's ``config.yaml``; one an earlier run left in the same folder is moved aside, not a refusal.
+
+    With ``trainer.logger: false`` every run shares ``default_root_dir``: a run that failed early
+    would otherwise block every rerun there ("config.yaml to NOT exist").
+    """
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if not self.already_saved and self.save_to_log_dir and not self.overwrite:
+            log_dir = trainer.log_dir  # broadcast: every rank calls it
+            path = Path(log_dir) / self.config_filename if log_dir else None
+            if path is not None and trainer.is_global_zero and path.is_file():
+                aside = _free_name(path, time.strftime("%Y%m%d-%H%M%S", time.localtime(path.stat().st_mtime)))
+                path.rename(aside)
+                log.warning("%s was left by an earlier run in this folder; kept as %s", path, aside.name)
+        super().setup(trainer, pl_module, stage)
+
+
+def _free_name(path: Path, stamp: str) -> Path:
+    """``config.yaml`` -> ``config.<stamp>.yaml`` (``.1``, ``.2``, ... when taken)."""
+    candidate, n = path.with_name(f"{path.stem}.{stamp}{path.suffix}"), 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}.{stamp}.{n}{path.suffix}")
+    return candidate
+
+
+def claim_version(logger) -> None:
+    """Take the logger's ``version_N`` folder with ``mkdir`` (atomic): runs started together never share one.
+
+    Lightning's TensorBoard and CSV loggers pick ``max(version_*) + 1`` by listing the folder, so two
+    runs started at once in one ``default_root_dir`` both take it and one dies saving its config.
+    """
+    root = getattr(logger, "root_dir", None)
+    if getattr(logger, "_version", 0) is not None or not root or "://" in str(root) or not hasattr(logger, "_get_next_version"):
+        return  # a version given by the user, or a logger without version folders
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    version = logger._get_next_version()
+    while True:
+        try:
+            (root / f"version_{version}").mkdir()
+        except FileExistsError:
+            version += 1
+            continue
+        logger._version = version
+        return
+
+
+def plain_numbers(value):
+    """The config with each bounded number (``PositiveInt(3)``, an ``int`` subclass) as a plain ``int``/``float``.
+
+    The bounds are checked while parsing; the values go on into hyperparameters and checkpoints, which
+    ``torch.load(weights_only=True)`` must read without jsonargparse's classes.
+    """
+    if isinstance(value, Namespace):
+        return Namespace(**{key: plain_numbers(child) for key, child in vars(value).items()})
+    if isinstance(value, dict):
+        return {k: plain_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain_numbers(v) for v in value)
+    if isinstance(value, bool) or type(value) in (int, float):
+        return value
+    for number in (int, float):
+        if isinstance(value, number):
+            return number(value)
+    return value
+
+
+def _rank_zero() -> bool:
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
 
 
 def _run_root(ckpt: Path) -> Path:
@@ -348,28 +579,21 @@ def _remove_new_folders(watched: list[tuple[Path, set[str] | None]]) -> None:
             folder.rmdir()
 
 
-def _is_user_error(err: BaseException | None) -> bool:
-    seen = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, UserError):
-            return True
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return False
-
-
 def lightning_main(args: list[str] | None = None, run: bool = True) -> AAPECLI:
     """The LightningCLI; ``run=False`` only builds model, data and trainer (for the table runner)."""
     from aape_lightning.cli import EXTRA_COMMANDS
 
     load_plugins()
     AAPEArgumentParser.argv = list(sys.argv[1:] if args is None else args)
+    AAPEArgumentParser.cwd = os.getcwd()
+    check_config_files(AAPEArgumentParser.argv)
     return AAPECLI(
         LightningModule,
         LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
         parser_class=AAPEArgumentParser,
+        save_config_callback=KeepEarlierConfig,
         seed_everything_default=1,
         args=args,
         run=run,

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from jsonargparse.typing import NonNegativeFloat, PositiveInt
 from torch import Tensor, nn
 
 from aape_lightning.core.aggregator import Aggregator, AttentionAggregator
@@ -42,15 +43,15 @@ class AAPECore(nn.Module):
 
     def __init__(
         self,
-        dim: int,
+        dim: PositiveInt,
         aggregator: Callable[[int], Aggregator] = AttentionAggregator,
         generator: Callable[[int], Generator] = Generator,
-        distill_weight: float = 5.0,
+        distill_weight: NonNegativeFloat = 5.0,
         distill_kind: Literal["mse", "cosine"] = "mse",
         distill_to_aggregator: bool = False,
-        aggregator_weight: float = 1.0,
+        aggregator_weight: NonNegativeFloat = 1.0,
         aggregator_loss: Literal["clip_score", "contrastive"] = "clip_score",
-        reward_scale: float = 2.5,
+        reward_scale: NonNegativeFloat = 2.5,
     ) -> None:
         super().__init__()
         self.aggregator = aggregator(dim)

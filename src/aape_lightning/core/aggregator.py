@@ -12,13 +12,14 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from jsonargparse.typing import ClosedUnitInterval, PositiveInt
 from torch import Tensor, nn
 
 
 class Aggregator(nn.Module):
     """Base class: pick an implementation in YAML with ``class_path``."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: PositiveInt) -> None:
         super().__init__()
         self.dim = dim
 
@@ -61,10 +62,10 @@ class AttentionAggregator(Aggregator):
 
     def __init__(
         self,
-        dim: int,
-        num_heads: int = 8,
-        ffn_hidden: int | None = None,
-        dropout: float = 0.0,
+        dim: PositiveInt,
+        num_heads: PositiveInt = 8,
+        ffn_hidden: PositiveInt | None = None,
+        dropout: ClosedUnitInterval = 0.0,
         activation: Literal["gelu", "relu"] = "gelu",
         condition_on_image: bool = True,
     ) -> None:
@@ -150,7 +151,7 @@ class MLPAggregator(Aggregator):
         alpha_init: initial value of alpha (0 starts at the mean prompt, 1 at f alone).
     """
 
-    def __init__(self, dim: int, hidden: int | None = None, alpha_init: float = 0.5) -> None:
+    def __init__(self, dim: PositiveInt, hidden: PositiveInt | None = None, alpha_init: ClosedUnitInterval = 0.5) -> None:
         super().__init__(dim)
         hidden = hidden or max(dim // 4, 1)
         self.f = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, dim))

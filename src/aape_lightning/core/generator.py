@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
+from jsonargparse.typing import ClosedUnitInterval, PositiveInt
 from torch import Tensor, nn
 
 
@@ -23,7 +24,7 @@ class Generator(nn.Module):
             feature says about classes it never saw.
     """
 
-    def __init__(self, dim: int, hidden: int = 32, dropout: float = 0.0, residual: bool = False) -> None:
+    def __init__(self, dim: PositiveInt, hidden: PositiveInt = 32, dropout: ClosedUnitInterval = 0.0, residual: bool = False) -> None:
         super().__init__()
         if hidden < 1:
             raise ValueError(f"Generator: hidden={hidden} must be at least 1")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import lightning as L
+from jsonargparse.typing import NonNegativeInt, PositiveInt
 from torch.utils.data import DataLoader
 
 from aape_lightning.data.eval_sampler import UnpaddedDistributedSampler
@@ -38,9 +39,9 @@ class ImageDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        batch_size: int = 32,
-        eval_batch_size: int = 100,
-        num_workers: int = 2,
+        batch_size: PositiveInt = 32,
+        eval_batch_size: PositiveInt = 100,
+        num_workers: NonNegativeInt = 2,
         augment: bool = True,
         predict_dir: str | None = None,
         on_bad_image: Literal["fail", "skip"] = "fail",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from jsonargparse.typing import NonNegativeFloat, NonNegativeInt
+
 from aape_lightning.data.classification.readers import CoOpSplitReader
 from aape_lightning.data.classification.records import DatasetSplits
 from aape_lightning.demo.datasets import DEMO_DATASETS, PROMPT_NOISE, ensure_demo_dataset
@@ -29,10 +31,10 @@ class DemoReader(CoOpSplitReader):
         self,
         name: Literal["DemoShapes", "DemoSketch", "DemoSatellite"] = "DemoShapes",
         root: str = "data/demo",
-        seed: int = 0,
+        seed: NonNegativeInt = 0,
         template: str | None = None,
         prompts: str | None = None,
-        prompt_noise: float = PROMPT_NOISE,
+        prompt_noise: NonNegativeFloat = PROMPT_NOISE,
     ) -> None:
         if name not in DEMO_DATASETS:
             raise DataError(f"unknown demo dataset {name!r}; known: {sorted(DEMO_DATASETS)}")

@@ -11,6 +11,7 @@ from typing import Literal
 
 import lightning as L
 import torch
+from jsonargparse.typing import NonNegativeFloat, NonNegativeInt
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
@@ -40,8 +41,8 @@ class FrozenBackboneTask(L.LightningModule):
         cache_dir: str | None = None,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         schedule: Literal["cosine", "constant"] = "cosine",
-        warmup_epochs: int = 0,
-        warmup_lr: float = 1e-5,
+        warmup_epochs: NonNegativeInt = 0,
+        warmup_lr: NonNegativeFloat = 1e-5,
     ) -> None:
         super().__init__()
         self.backbone = load_backbone(backbone, cache_dir)

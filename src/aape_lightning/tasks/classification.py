@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from jsonargparse.typing import NonNegativeFloat, NonNegativeInt
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
@@ -59,8 +60,8 @@ class ClassificationTask(FrozenBackboneTask):
         cache_dir: str | None = None,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         schedule: Literal["cosine", "constant"] = "cosine",
-        warmup_epochs: int = 0,
-        warmup_lr: float = 1e-5,
+        warmup_epochs: NonNegativeInt = 0,
+        warmup_lr: NonNegativeFloat = 1e-5,
     ) -> None:
         super().__init__(backbone, cache_dir, optimizer, schedule, warmup_epochs, warmup_lr)
         self.save_hyperparameters()

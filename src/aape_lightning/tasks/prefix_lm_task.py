@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveInt
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
@@ -50,16 +51,16 @@ class PrefixLMTask(FrozenBackboneTask):
         self,
         backbone: str = "demo",
         lm: str = "demo",
-        num_image_tokens: int = 4,
+        num_image_tokens: PositiveInt = 4,
         use_aape: bool = True,
-        num_aape_tokens: int = 1,
+        num_aape_tokens: PositiveInt = 1,
         core: Callable[[int], AAPECore] = AAPECore,
         init_from: str | None = None,
         cache_dir: str | None = None,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         schedule: Literal["cosine", "constant"] = "cosine",
-        warmup_epochs: int = 0,
-        warmup_lr: float = 1e-5,
+        warmup_epochs: NonNegativeInt = 0,
+        warmup_lr: NonNegativeFloat = 1e-5,
     ) -> None:
         super().__init__(backbone, cache_dir, optimizer, schedule, warmup_epochs, warmup_lr)
         dim = self.backbone.embed_dim

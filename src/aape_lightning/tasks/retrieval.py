@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveInt
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 
@@ -47,13 +48,13 @@ class RetrievalTask(FrozenBackboneTask):
         core: Callable[[int], AAPECore] = AAPECore,
         query: Literal["aape", "image"] = "aape",
         init_from: str | None = None,
-        recall_ks: list[int] = [1, 5, 10],  # noqa: B006 (jsonargparse needs the literal default)
+        recall_ks: list[PositiveInt] = [1, 5, 10],  # noqa: B006 (jsonargparse needs the literal default)
         cache_image_features: bool = True,
         cache_dir: str | None = None,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         schedule: Literal["cosine", "constant"] = "cosine",
-        warmup_epochs: int = 0,
-        warmup_lr: float = 1e-5,
+        warmup_epochs: NonNegativeInt = 0,
+        warmup_lr: NonNegativeFloat = 1e-5,
     ) -> None:
         super().__init__(backbone, cache_dir, optimizer, schedule, warmup_epochs, warmup_lr)
         if query not in ("aape", "image"):

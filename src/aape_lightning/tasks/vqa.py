@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Literal
 
 import torch
+from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveInt
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 from torchmetrics import MeanMetric
@@ -38,21 +39,21 @@ class VQATask(PrefixLMTask):
         self,
         backbone: str = "demo",
         lm: str = "demo",
-        num_image_tokens: int = 4,
+        num_image_tokens: PositiveInt = 4,
         use_aape: bool = True,
-        num_aape_tokens: int = 1,
+        num_aape_tokens: PositiveInt = 1,
         core: Callable[[int], AAPECore] = AAPECore,
         init_from: str | None = None,
         template: str = "Q: {question} A:",
-        context_shots: int = 0,
-        num_beams: int = 1,
+        context_shots: NonNegativeInt = 0,
+        num_beams: PositiveInt = 1,
         predict_question: str = "What is in the image?",
-        predict_max_length: int = 5,
+        predict_max_length: PositiveInt = 5,
         cache_dir: str | None = None,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         schedule: Literal["cosine", "constant"] = "cosine",
-        warmup_epochs: int = 0,
-        warmup_lr: float = 1e-5,
+        warmup_epochs: NonNegativeInt = 0,
+        warmup_lr: NonNegativeFloat = 1e-5,
     ) -> None:
         super().__init__(backbone, lm, num_image_tokens, use_aape, num_aape_tokens, core, init_from, cache_dir, optimizer,
                          schedule, warmup_epochs, warmup_lr)  # fmt: skip

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Literal
 
+from jsonargparse.typing import NonNegativeInt, PositiveInt
 from torch.utils.data import DataLoader
 
 from aape_lightning.data.captions.readers import CaptionReader
@@ -71,12 +72,12 @@ class CaptionDataModule(ImageDataModule):
         train_split: str = "train",
         val_split: str | None = "val",
         test_split: str = "test",
-        max_captions: int | None = 5,
+        max_captions: PositiveInt | None = 5,
         gallery: str | None = None,
-        top_k: int = 5,
-        batch_size: int = 32,
-        eval_batch_size: int = 100,
-        num_workers: int = 2,
+        top_k: PositiveInt = 5,
+        batch_size: PositiveInt = 32,
+        eval_batch_size: PositiveInt = 100,
+        num_workers: NonNegativeInt = 2,
         augment: bool = False,
         predict_dir: str | None = None,
         on_bad_image: Literal["fail", "skip"] = "fail",

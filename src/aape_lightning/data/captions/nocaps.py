@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Literal
 
+from jsonargparse.typing import NonNegativeInt, PositiveInt
 from torch.utils.data import DataLoader
 
 from aape_lightning.data.captions.datamodule import CaptionDataModule
@@ -70,9 +71,9 @@ class NoCapsDataModule(CaptionDataModule):
     def __init__(
         self,
         reader: CaptionReader | None = None,
-        max_captions: int | None = None,
-        eval_batch_size: int = 100,
-        num_workers: int = 2,
+        max_captions: PositiveInt | None = None,
+        eval_batch_size: PositiveInt = 100,
+        num_workers: NonNegativeInt = 2,
         predict_dir: str | None = None,
         on_bad_image: Literal["fail", "skip"] = "fail",
     ) -> None:

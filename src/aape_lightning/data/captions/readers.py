@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import Literal
 
+from jsonargparse.typing import NonNegativeInt, PositiveInt
+
 from aape_lightning.data.captions.records import CaptionedImage, CaptionSplits
 from aape_lightning.errors import DataError
 
@@ -120,11 +122,11 @@ class DemoCaptionReader(CaptionReader):
     def __init__(
         self,
         root: str = "data/demo",
-        seed: int = 0,
+        seed: NonNegativeInt = 0,
         domains: list[str] | None = None,
-        n_train: int = 600,
-        n_test: int = 200,
-        val_from_train: int = 0,
+        n_train: PositiveInt = 600,
+        n_test: PositiveInt = 200,
+        val_from_train: NonNegativeInt = 0,
     ) -> None:
         super().__init__(root)
         from aape_lightning.demo.world import DOMAINS

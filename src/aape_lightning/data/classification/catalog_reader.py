@@ -7,6 +7,8 @@ from collections.abc import Callable
 from itertools import chain
 from pathlib import Path
 
+from jsonargparse.typing import NonNegativeInt
+
 from aape_lightning.data.classification import split_maker as sm
 from aape_lightning.data.classification.catalog import CATALOG, DatasetName, SpecialReader, catalog_entry
 from aape_lightning.data.classification.readers import CoOpSplitReader, DatasetReader
@@ -177,7 +179,7 @@ class CatalogReader(DatasetReader):
         folder: str | None = None,
         split_file: str | None = None,
         image_dir: str | None = None,
-        split_seed: int = 1,
+        split_seed: NonNegativeInt = 1,
         imagenet_root: str | None = None,
     ) -> None:
         self.spec = catalog_entry(name)

@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 from typing import Literal
 
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveInt
 from torch.utils.data import DataLoader
 
 from aape_lightning.data.classification.contract import ClassificationData
@@ -83,21 +84,21 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
     def __init__(
         self,
         reader: DatasetReader | None = None,
-        shots: int = 16,
-        seed: int = 1,
+        shots: NonNegativeInt = 16,
+        seed: NonNegativeInt = 1,
         protocol: Literal["base2new", "all", "cross"] = "base2new",
         prompts: str | None = None,
         prompt_fallback: bool = False,
         prompt_mapping: str | None = None,
-        prompt_dedup_threshold: float | None = None,
+        prompt_dedup_threshold: ClosedUnitInterval | None = None,
         prompt_report: str | None = None,
         prompt_keep_repeats: bool = False,
         prompt_format: str = AS_WRITTEN,
-        prompts_per_class: int | None = None,
-        val_shots: int | None = None,
-        batch_size: int = 32,
-        eval_batch_size: int = 100,
-        num_workers: int = 2,
+        prompts_per_class: PositiveInt | None = None,
+        val_shots: PositiveInt | None = None,
+        batch_size: PositiveInt = 32,
+        eval_batch_size: PositiveInt = 100,
+        num_workers: NonNegativeInt = 2,
         augment: bool = True,
         split_cache_dir: str | None = None,
         predict_dir: str | None = None,

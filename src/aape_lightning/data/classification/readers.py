@@ -8,6 +8,8 @@ import os
 import random
 from pathlib import Path
 
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt
+
 from aape_lightning.data.classification.few_shot_cache import is_few_shot_folder
 from aape_lightning.data.classification.records import DatasetSplits, LabelledImage
 from aape_lightning.data.image_files import check_link, find_images
@@ -189,9 +191,9 @@ class ImageFolderReader(DatasetReader):
         root: str,
         template: str = "a photo of a {}.",
         prompts: str | None = None,
-        val_fraction: float = 0.2,
-        test_fraction: float = 0.3,
-        seed: int = 1,
+        val_fraction: ClosedUnitInterval = 0.2,
+        test_fraction: ClosedUnitInterval = 0.3,
+        seed: NonNegativeInt = 1,
         allow_outside_root: bool = False,
     ) -> None:
         super().__init__(root, template, prompts)

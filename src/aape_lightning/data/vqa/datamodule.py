@@ -6,6 +6,7 @@ import random
 from typing import Literal
 
 import torch
+from jsonargparse.typing import NonNegativeInt, PositiveInt
 from torch.utils.data import DataLoader
 
 from aape_lightning.data.image_datamodule import ImageDataModule
@@ -60,11 +61,11 @@ class VQADataModule(ImageDataModule):
         reader: VQAReader | None = None,
         train_split: str = "train",
         test_split: str = "test",
-        shots: int | None = None,
-        seed: int = 1,
-        batch_size: int = 32,
-        eval_batch_size: int = 100,
-        num_workers: int = 2,
+        shots: PositiveInt | None = None,
+        seed: NonNegativeInt = 1,
+        batch_size: PositiveInt = 32,
+        eval_batch_size: PositiveInt = 100,
+        num_workers: NonNegativeInt = 2,
         augment: bool = False,
         predict_dir: str | None = None,
         on_bad_image: Literal["fail", "skip"] = "fail",

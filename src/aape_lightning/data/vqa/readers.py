@@ -8,6 +8,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from jsonargparse.typing import NonNegativeInt, PositiveInt
+
 from aape_lightning.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -102,7 +104,7 @@ class DemoVQAReader(VQAReader):
         n_test: test images to generate.
     """
 
-    def __init__(self, root: str = "data/demo", seed: int = 0, n_train: int = 600, n_test: int = 200) -> None:
+    def __init__(self, root: str = "data/demo", seed: NonNegativeInt = 0, n_train: PositiveInt = 600, n_test: PositiveInt = 200) -> None:
         super().__init__(root)
         self.seed, self.n_train, self.n_test = seed, n_train, n_test
 

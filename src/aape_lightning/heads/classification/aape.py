@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Literal
 
 import torch
+from jsonargparse.typing import PositiveInt
 from torch import Tensor, nn
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
@@ -48,9 +49,9 @@ class AAPEHead(ClassificationHead):
         self,
         backbone: FrozenCLIP,
         fusion: Literal["concat", "proxy", "feature", "modulate", "token"] = "concat",
-        hidden: int | None = 32,
+        hidden: PositiveInt | None = 32,
         residual: bool = True,
-        n_tokens: int = 1,
+        n_tokens: PositiveInt = 1,
         core: Callable[[int], AAPECore] = AAPECore,
     ) -> None:
         super().__init__(backbone)

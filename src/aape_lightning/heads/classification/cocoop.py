@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from jsonargparse.typing import PositiveInt
 from torch import Tensor, nn
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
@@ -25,7 +26,7 @@ class CoCoOpHead(ClassificationHead):
         self,
         backbone: FrozenCLIP,
         context: ContextOptions = ContextOptions(n_ctx=4, ctx_init="a photo of a"),
-        meta_hidden_ratio: int = 16,
+        meta_hidden_ratio: PositiveInt = 16,
     ) -> None:
         super().__init__(backbone)
         backbone.require_token_level(type(self).__name__)  # soft prompts: refused in one line where impossible

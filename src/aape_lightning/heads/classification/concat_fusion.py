@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from jsonargparse.typing import PositiveInt
 from torch import Tensor, nn
 
 
@@ -28,7 +29,7 @@ class ConcatFusion(nn.Module):
             form, zero-initialise g's last layer so training starts at zero-shot CLIP.
     """
 
-    def __init__(self, dim: int, hidden: int | None = 32, residual: bool = True) -> None:
+    def __init__(self, dim: PositiveInt, hidden: PositiveInt | None = 32, residual: bool = True) -> None:
         super().__init__()
         if hidden is not None and hidden < 1:
             raise ValueError(f"ConcatFusion: hidden={hidden} must be at least 1, or None for the one-layer form")

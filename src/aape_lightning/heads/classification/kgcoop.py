@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
+from jsonargparse.typing import NonNegativeFloat
 from torch import Tensor
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
@@ -66,7 +67,7 @@ class KgCoOpHead(CoOpHead):
         self,
         backbone: FrozenCLIP,
         context: ContextOptions = ContextOptions(n_ctx=4, ctx_init=KGCOOP_INIT),
-        weight: float = 8.0,
+        weight: NonNegativeFloat = 8.0,
         template: str | None = None,
     ) -> None:
         words = context.ctx_init.replace("_", " ").strip() if context.ctx_init else None

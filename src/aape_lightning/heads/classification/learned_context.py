@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+from jsonargparse.typing import PositiveInt
 from torch import Tensor, nn
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
@@ -36,7 +37,7 @@ class ContextOptions:
             (``[ctx][class].``). The same when no word splits.
     """
 
-    n_ctx: int = 16
+    n_ctx: PositiveInt = 16
     ctx_init: str | None = None
     class_specific: bool = False
     class_token_position: Literal["end", "middle", "front"] = "end"
