@@ -35,8 +35,9 @@ def fits(tmp: Path, dry: bool) -> list[list[str]]:
     from aape_lightning.tasks import ClassificationTask
 
     if dry:
-        from aape_lightning.backbones import build_tiny_clip
         from feature_store import make_dataset
+
+        from aape_lightning.backbones import build_tiny_clip
 
         backbone, data = str(build_tiny_clip(tmp / "tiny.pt", seed=0)), make_dataset(tmp / "Bench", 4, (4, 1, 2), 48)
         reader, precisions, epochs = CoOpSplitReader(str(data)), ("32-true", "bf16-mixed"), 1
