@@ -1,6 +1,6 @@
 """The feature store's ratios, measured side by side in one process (never absolute timings in tests).
 
-    nice python benchmarks/feature_store.py [--classes 4] [--shots 4] [--epochs 2] [--views 2] [--tiny]
+    nice python benchmarks/feature_store.py [--classes 4] [--shots 8] [--batch 8] [--epochs 2] [--views 2] [--tiny]
 
 At ViT-B/16's architecture with random weights (speed does not depend on them; ``--tiny``: the
 test-sized CLIP, for a quick check), on a generated few-shot dataset, it fits and tests:
@@ -52,10 +52,10 @@ def make_dataset(root: Path, classes: int, per_split: tuple[int, int, int], size
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--classes", type=int, default=4, help="classes (half base, half new)")
-    parser.add_argument("--shots", type=int, default=4)
+    parser.add_argument("--shots", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--views", type=int, default=2, help="data.feature_views of runs 2 and 3")
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--tiny", action="store_true", help="the test-sized CLIP instead of ViT-B/16's architecture")
     parser.add_argument("--out", default="results/feature_store_bench.md")
     args = parser.parse_args()
