@@ -2,8 +2,7 @@
 
     python benchmarks/run.py [--size tiny|vit-b-16] [--repeats 3]
 
-Prints, for the chosen backbone size:
-  * image-feature cache: evaluating the same images for N epochs, uncached / cached time;
+Prints, for the chosen backbone size (the feature store's ratios: benchmarks/feature_store.py):
   * AAPE fusion: token fusion / feature fusion time for one batch of logits over K classes;
   * inference throughput from pixels (image encoder included) on one batch over K classes:
     AAPE (concat fusion, the default) against zero-shot CLIP and CoCoOp, as ratios of images/s.
@@ -44,7 +43,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--classes", type=int, default=50)
-    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch", type=int, default=32, help="images in the throughput batch")
     parser.add_argument("--eval-classes", type=int, default=100, help="classes in the throughput comparison")
     args = parser.parse_args()
@@ -55,15 +53,6 @@ def main() -> None:
         backbone = FrozenCLIP.load(str(path), cache_dir=tmp).to(device)
         res = backbone.image_resolution
         images = torch.randn(args.images, 3, res, res, device=device)
-        keys = [f"img{i}" for i in range(args.images)]
-
-        def epochs(cached: bool):
-            backbone._image_cache.clear()
-            for _ in range(args.epochs):
-                backbone.encode_image(images, keys if cached else None)
-
-        uncached, cached = timed(lambda: epochs(False), args.repeats), timed(lambda: epochs(True), args.repeats)
-
         classes = [f"class {i}" for i in range(args.classes)]
         heads = {}
         for fusion in ("feature", "token"):
@@ -75,8 +64,7 @@ def main() -> None:
             t_feature = timed(lambda: heads["feature"](feats, "all"), args.repeats)
             t_token = timed(lambda: heads["token"](feats, "all"), args.repeats)
         throughput = inference_times(backbone, args.batch, args.eval_classes, args.repeats, device)
-    print(f"backbone {args.size} on {device}: {args.images} images, {args.classes} classes, {args.epochs} epochs")
-    print(f"image-feature cache  uncached/cached time ratio: {uncached / cached:6.2f}x")
+    print(f"backbone {args.size} on {device}: {args.images} images, {args.classes} classes")
     print(f"AAPE fusion          token/feature time ratio:   {t_token / t_feature:6.2f}x")
     aape = throughput["aape"]
     print(f"inference throughput ({args.batch} images, {args.eval_classes} classes, image encoder included):")

@@ -24,12 +24,13 @@ EXTRA_COMMANDS: dict[str, str] = {
     "demo": "aape_lightning.demo.cli:demo_main",
     "prompts": "aape_lightning.prompts.cli:prompts_main",
     "data": "aape_lightning.data.classification.data_cli:data_main",
+    "cache": "aape_lightning.data.feature_store:cache_main",
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
 USAGE = """\
 usage: aape {fit,validate,test,predict} [--config FILE] [--OPTION VALUE ...]
-       aape {table,explain,data,prompts,demo} ...
+       aape {table,explain,data,prompts,demo,cache} ...
 
 AAPE on a frozen CLIP.
 
@@ -46,6 +47,7 @@ other commands:
   data       list, prepare and check datasets (aape data list)
   prompts    generate and check prompt banks
   demo       the offline demo world: build its CLIP and datasets, probe a head
+  cache      what the image-feature store holds, or empty it (aape cache info | aape cache clear)
 """
 
 

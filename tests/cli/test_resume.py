@@ -36,7 +36,8 @@ def final_checkpoint(root):
     return max(states, key=lambda s: s["global_step"])
 
 
-def test_killed_mid_epoch_then_resumed_with_last_equals_an_uninterrupted_run(tmp_path, tiny_clip):
+@pytest.mark.parametrize("views", [0, 2], ids=["fresh_augmentation", "stored_views"])
+def test_killed_mid_epoch_then_resumed_with_last_equals_an_uninterrupted_run(tmp_path, tiny_clip, views):
     data = make_coop_dataset(tmp_path / "Tiny")
     env = aape_env(tmp_path / "cache")
     checkpoint_every_step = {
@@ -48,6 +49,7 @@ def test_killed_mid_epoch_then_resumed_with_last_equals_an_uninterrupted_run(tmp
         cfg = write_config(tmp_path / f"{name}.yaml", tiny_clip, data, tmp_path / name, max_epochs=EPOCHS)
         config = yaml.safe_load(cfg.read_text())
         config["data"]["init_args"]["batch_size"] = 4  # augment stays on: random crops draw from torch's RNG
+        config["data"]["init_args"]["feature_views"] = views  # stored views: the view drawn per image does
         config["trainer"]["callbacks"] = [checkpoint_every_step, *callbacks]
         cfg.write_text(yaml.safe_dump(config))
         return cfg

@@ -181,7 +181,7 @@ def test_commands_that_train_nothing_import_neither_torch_nor_lightning(tmp_path
     script = (
         "import contextlib, io, json, sys\nfrom aape_lightning.cli import main\nout = {}\n"
         "for args in (['--help'], ['data', 'list', '--root', sys.argv[1]], ['demo', '--help'], ['prompts', '--help'],\n"
-        "             ['data', 'check', 'DemoShapes', '--root', sys.argv[1]]):\n"
+        "             ['data', 'check', 'DemoShapes', '--root', sys.argv[1]], ['cache', 'info', '--cache-dir', sys.argv[1]]):\n"
         "    buf = io.StringIO()\n"
         "    with contextlib.redirect_stdout(buf):\n"
         "        try:\n            code = main(args)\n        except SystemExit as e:\n            code = e.code\n"
@@ -198,4 +198,5 @@ def test_commands_that_train_nothing_import_neither_torch_nor_lightning(tmp_path
     assert out["demo--help"][0] == 0 and out["demo--help"][1].startswith("usage: aape demo ")
     assert out["prompts--help"][0] == 0 and out["prompts--help"][1].startswith("usage: aape prompts ")
     assert out["datacheck"][0] == 1 and "aape demo build-data" in out["datacheck"][1]
+    assert out["cacheinfo"][0] == 0 and "0 namespaces, 0 features" in out["cacheinfo"][1]
     assert not any(tmp_path.iterdir())  # nothing written

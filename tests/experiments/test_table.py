@@ -46,6 +46,9 @@ def test_table_runs_and_resumes(tmp_path, tiny_clip, tiny_dataset, cache_dir, ca
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "| zero_shot |" in out and "| coop |" in out and "Tiny H" in out
+    totals = out.splitlines()[-1].split()  # "feature store over 6 runs: E images encoded, R read from the store"
+    assert totals[:4] == ["feature", "store", "over", "6"]
+    assert int(totals[8]) > int(totals[5]) > 0  # the test images were encoded by the first run, read by the others
     records = sorted((tmp_path / "table").rglob("result.json"))
     assert len(records) == 6
     # trainable heads were fitted (a checkpoint exists), the zero-shot head was only tested

@@ -43,7 +43,6 @@ class FrozenBackbone(nn.Module):
         self.model.requires_grad_(False)
         self.spec = spec
         self.text_cache = TextFeatureCache(self.encode_text, key=spec.sha256[:24], cache_dir=cache_dir)
-        self._image_cache: dict[str, Tensor] = {}
         self._register_state_dict_hook(_drop_backbone_weights)
         self._register_load_state_dict_pre_hook(_remember_prefix, with_module=True)
         self.register_load_state_dict_post_hook(_ignore_missing_backbone_weights)
@@ -126,19 +125,10 @@ class FrozenBackbone(nn.Module):
         return self._token_ids(texts).to(self.device)
 
     @torch.no_grad()
-    def encode_image(self, images: Tensor, keys: list[str] | None = None) -> Tensor:
-        """``(B, 3, H, W)`` preprocessed images -> ``(B, d)`` unit vectors.
-
-        With ``keys`` (one per image, e.g. its path, for images that are not augmented) each
-        key is encoded once per process and then served from memory: the encoder is frozen.
-        """
-        if keys is None:
-            return F.normalize(self._image_forward(images.to(self.device)).float(), dim=-1)
-        todo = [i for i, k in enumerate(keys) if k not in self._image_cache]
-        if todo:
-            fresh = F.normalize(self._image_forward(images[todo].to(self.device)).float(), dim=-1)  # (n, d)
-            self._image_cache.update(zip((keys[i] for i in todo), fresh))
-        return torch.stack([self._image_cache[k] for k in keys]).to(self.device)  # (B, d)
+    def encode_image(self, images: Tensor) -> Tensor:
+        """``(B, 3, H, W)`` preprocessed images -> ``(B, d)`` unit vectors (the feature store keeps them across
+        runs: see data/feature_store.py)."""
+        return F.normalize(self._image_forward(images.to(self.device)).float(), dim=-1)
 
     @torch.no_grad()
     def encode_text(self, texts: list[str], batch_size: int = 256) -> Tensor:

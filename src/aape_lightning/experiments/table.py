@@ -520,6 +520,10 @@ def table_main(argv: list[str] | None = None) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print(table)
+    if outcomes:
+        from aape_lightning.data.feature_store import totals
+
+        print(totals(o.run.run_dir for o in outcomes))  # images encoded / read from the feature store, summed
     failed = any(o.error for o in outcomes)
     if outcomes:
         (log.error if failed else log.info)(failure_summary(outcomes))

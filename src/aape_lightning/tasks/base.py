@@ -105,19 +105,31 @@ class FrozenBackboneTask(L.LightningModule):
             self.log(f"train/{name}_loss", value, batch_size=batch_size)
         return loss
 
+    @property
+    def needs_pixels(self) -> bool:
+        """Whether batches must carry pixels, not stored features (a method that changes the image tower
+        would); the task's ``cache_image_features: false`` asks for pixels."""
+        return not self.hparams.get("cache_image_features", True)
+
     def image_features(self, batch: dict) -> Tensor:
-        """``(B, d)`` frozen features, from the in-memory cache when the batch is not augmented
-        and the task's ``cache_image_features`` hyperparameter allows it."""
-        cache = self.hparams.get("cache_image_features", False)
-        cacheable = cache and bool(torch.as_tensor(batch.get("cacheable", False)).all())
-        return self.backbone.encode_image(batch["image"], batch["path"] if cacheable else None)
+        """``(B, d)`` frozen features: the batch's own when the data read them from the feature store
+        (see ImageDataModule's ``feature_store``), else its pixels encoded now. Every task and head
+        takes image features from here and so never knows which."""
+        if "feature" in batch:
+            return batch["feature"].to(self.device)
+        return self.backbone.encode_image(batch["image"])
+
+    @staticmethod
+    def has_images(batch: dict) -> bool:
+        """Whether the batch kept any image (as pixels or as stored features)."""
+        return "image" in batch or "feature" in batch
 
     def _count_skipped(self, batch: dict, stage: str) -> bool:
         """Log unreadable images that the data skipped; True when nothing is left to run on."""
         skipped = int(batch.get("skipped", 0))
         if skipped:
             self.log(f"{stage}/skipped_images", float(skipped), reduce_fx="sum", batch_size=1)
-        return "image" not in batch
+        return not self.has_images(batch)
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

@@ -71,20 +71,20 @@ class CaptioningTask(PrefixLMTask):
     def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
         if self._count_skipped(batch, "train"):
             return None
-        prefix, losses = self.image_prefix(batch["image"], batch["captions"])  # (B, P, E)
+        prefix, losses = self.image_prefix(self.image_features(batch), batch["captions"])  # (B, P, E)
         task_loss = self.prefix_lm.loss(self._samples(prefix, batch["captions"]))
         return self.training_loss(task_loss, losses, batch_size=prefix.shape[0])
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         if self._count_skipped(batch, "val"):
             return
-        prefix, _ = self.image_prefix(batch["image"])
+        prefix, _ = self.image_prefix(self.image_features(batch))
         self.val_loss.update(self.prefix_lm.loss(self._samples(prefix, batch["captions"])), weight=prefix.shape[0])
         self.log("val/loss", self.val_loss, batch_size=prefix.shape[0])
 
-    def caption(self, images: Tensor) -> list[str]:
-        """Images ``(B, 3, H, W)`` -> one caption each (no text needed)."""
-        prefix, _ = self.image_prefix(images)
+    def caption(self, features: Tensor) -> list[str]:
+        """Image features ``(B, d)`` -> one caption each (no text needed)."""
+        prefix, _ = self.image_prefix(features)
         beams = self.hparams.num_beams if self.hparams.decoding == "beam" else 1
         ids = self.prefix_lm.generate(self._samples(prefix), self.hparams.max_length, beams)
         return [self.lm.decode(x) for x in ids]
@@ -92,8 +92,8 @@ class CaptioningTask(PrefixLMTask):
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         if self._count_skipped(batch, "test"):
             return
-        hyps = self.caption(batch["image"])
-        image = self.backbone.encode_image(batch["image"])  # (B, d)
+        image = self.image_features(batch)  # (B, d)
+        hyps = self.caption(image)
         prefix = f"{self.hparams.clip_score_prefix} " if self.hparams.clip_score_prefix else ""
         candidate = self.backbone.encode_text([prefix + h for h in hyps])  # (B, d)
         refs, mask = pad_prompt_embeddings([self.backbone.text_features(list(c)) for c in batch["captions"]])  # (B, M, d)
@@ -119,6 +119,6 @@ class CaptioningTask(PrefixLMTask):
         self.test_results = results
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        if "image" not in batch:
+        if not self.has_images(batch):
             return {"path": [], "caption": []}
-        return {"path": batch["path"], "caption": self.caption(batch["image"])}
+        return {"path": batch["path"], "caption": self.caption(self.image_features(batch))}

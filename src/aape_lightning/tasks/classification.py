@@ -40,8 +40,8 @@ class ClassificationTask(FrozenBackboneTask):
         template: the class template; filled from the data's reader the same way. A class set
             the checkpoint does not hold (a cross-dataset or DG test) uses its own data's template.
         predict_class_set: the class set ``predict`` scores; default: every class known.
-        cache_image_features: reuse the frozen image encoder's output for images that are not
-            augmented (evaluation, or training with ``augment: false``); memory only, per run.
+        cache_image_features: take image features from the persistent feature store when the data
+            has them (``data.feature_store``); false: batches carry pixels, encoded every step.
         cache_dir: where downloads and prompt embeddings are cached.
         optimizer: the optimiser, called with the trainable parameters.
         schedule: "cosine" or "constant".
@@ -213,9 +213,9 @@ class ClassificationTask(FrozenBackboneTask):
                  how)
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        if "image" not in batch:
+        if not self.has_images(batch):
             return {"path": [], "class": [], "probability": []}
-        names, logits = self._predict_logits(self.backbone.encode_image(batch["image"]))
+        names, logits = self._predict_logits(self.image_features(batch))
         top, idx = logits.softmax(dim=-1).max(dim=-1)  # (B,), (B,)
         return {"path": batch["path"], "class": [names[i] for i in idx.tolist()], "probability": top.tolist()}
 

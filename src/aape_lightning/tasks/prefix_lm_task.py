@@ -104,9 +104,9 @@ class PrefixLMTask(FrozenBackboneTask):
     def lm(self) -> FrozenLM:
         return self.prefix_lm.lm
 
-    def image_prefix(self, images: Tensor, captions: list[list[str]] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-        """Images ``(B, 3, H, W)`` -> prefix ``(B, P, E)`` and the core's losses (with ``captions`` only)."""
-        features = self.backbone.encode_image(images)  # (B, d)
+    def image_prefix(self, features: Tensor, captions: list[list[str]] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Image features ``(B, d)`` (``image_features``) -> prefix ``(B, P, E)`` and the core's losses
+        (with ``captions`` only)."""
         if self.core is None:
             return self.prefix_lm.prefix(features), {}
         prompts = mask = None

@@ -37,7 +37,8 @@ class RetrievalTask(FrozenBackboneTask):
         init_from: an ``aape fit`` retrieval checkpoint whose core weights start training
             (finetuning an h trained on other captions); read at fit time only.
         recall_ks: the K of R@K.
-        cache_image_features: reuse the frozen encoder's output for images not augmented.
+        cache_image_features: take image features from the feature store when the data has them
+            (``data.feature_store``); false: batches carry pixels, encoded every step.
         cache_dir: where downloads and caption embeddings are cached.
         optimizer, schedule, warmup_epochs, warmup_lr: as for every task (tasks/base.py).
     """
@@ -169,9 +170,9 @@ class RetrievalTask(FrozenBackboneTask):
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         texts, gallery, k = self._gallery
         columns = ["path"] + [f"{c}_{i}" for i in range(1, k + 1) for c in ("caption", "score")]
-        if "image" not in batch:
+        if not self.has_images(batch):
             return {c: [] for c in columns}
-        scores = self.query(self.backbone.encode_image(batch["image"])) @ gallery.t()  # (B, G)
+        scores = self.query(self.image_features(batch)) @ gallery.t()  # (B, G)
         top, idx = scores.topk(k, dim=-1)  # (B, k)
         out = {"path": list(batch["path"])}
         for i in range(k):

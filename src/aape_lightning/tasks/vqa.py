@@ -73,7 +73,7 @@ class VQATask(PrefixLMTask):
     def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
         if self._count_skipped(batch, "train"):
             return None
-        prefix, losses = self.image_prefix(batch["image"], batch["captions"] if all(batch["captions"]) else None)
+        prefix, losses = self.image_prefix(self.image_features(batch), batch["captions"] if all(batch["captions"]) else None)
         samples = [[(p, False), (self._prompt(q), False), (self._answer_ids(a) + [self.lm.eos_id], True)]
                    for p, q, a in zip(prefix, batch["question"], batch["answer"])]  # fmt: skip
         return self.training_loss(self.prefix_lm.loss(samples), losses, batch_size=prefix.shape[0])
@@ -83,13 +83,13 @@ class VQATask(PrefixLMTask):
         if not self.context_shots:
             return []
         images, questions, answers = self.trainer.datamodule.context_examples(self.context_shots, key)
-        prefix, _ = self.image_prefix(images.to(self.device))  # (K, P, E)
+        prefix, _ = self.image_prefix(self.backbone.encode_image(images))  # (K, P, E)
         return [seg for p, q, a in zip(prefix, questions, answers)
                 for seg in ((p, False), (self._prompt(q) + self._answer_ids(a), False))]  # fmt: skip
 
-    def answer(self, images: Tensor, questions: list[str], max_tokens: list[int], keys: list[str] | None = None) -> list[str]:
-        """One answer per image and question, at most ``max_tokens`` LM tokens each."""
-        prefix, _ = self.image_prefix(images)  # (B, P, E)
+    def answer(self, features: Tensor, questions: list[str], max_tokens: list[int], keys: list[str] | None = None) -> list[str]:
+        """One answer per image (features ``(B, d)``) and question, at most ``max_tokens`` LM tokens each."""
+        prefix, _ = self.image_prefix(features)  # (B, P, E)
         samples = [[*(self._context(k) if keys else []), (p, False), (self._prompt(q), False)]
                    for p, q, k in zip(prefix, questions, keys or [None] * len(questions))]  # fmt: skip
         ids = self.prefix_lm.generate(samples, max_tokens, self.hparams.num_beams)
@@ -99,7 +99,7 @@ class VQATask(PrefixLMTask):
         if self._count_skipped(batch, "test"):
             return
         limits = [max(len(self._answer_ids(a)) for a in answers) for answers in batch["answers"]]
-        preds = self.answer(batch["image"], batch["question"], limits, batch["question_id"])
+        preds = self.answer(self.image_features(batch), batch["question"], limits, batch["question_id"])
         self.accuracy.update(torch.tensor([100 * vqa_accuracy(p, a) for p, a in zip(preds, batch["answers"])]))
 
     def on_test_epoch_end(self) -> None:
@@ -108,8 +108,8 @@ class VQATask(PrefixLMTask):
         self.log(f"test/acc_K{self.context_shots}", self.test_results[f"acc_K{self.context_shots}"], sync_dist=False)
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        if "image" not in batch:
+        if not self.has_images(batch):
             return {"path": [], "question": [], "answer": []}
         questions = [self.predict_question] * len(batch["path"])
-        answers = self.answer(batch["image"], questions, [self.predict_max_length] * len(questions))
+        answers = self.answer(self.image_features(batch), questions, [self.predict_max_length] * len(questions))
         return {"path": batch["path"], "question": questions, "answer": answers}

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 
 from aape_lightning.data.captions.readers import CaptionReader
 from aape_lightning.data.captions.records import CaptionedImage, CaptionSplits
+from aape_lightning.data.feature_store import DEFAULT_MAX_GB
 from aape_lightning.data.image_datamodule import ImageDataModule
 from aape_lightning.data.image_dataset import ImageDataset, collate_skipping
 from aape_lightning.errors import DataError
@@ -81,8 +82,12 @@ class CaptionDataModule(ImageDataModule):
         augment: bool = False,
         predict_dir: str | None = None,
         on_bad_image: Literal["fail", "skip"] = "fail",
+        feature_store: bool = True,
+        feature_views: int = 0,
+        feature_store_gb: float = DEFAULT_MAX_GB,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, num_workers, augment, predict_dir, on_bad_image)
+        super().__init__(batch_size, eval_batch_size, num_workers, augment, predict_dir, on_bad_image,
+                         feature_store, feature_views, feature_store_gb)
         self.reader = reader
         self.train_split, self.val_split, self.test_split = train_split, val_split, test_split
         if max_captions is not None and max_captions < 1:

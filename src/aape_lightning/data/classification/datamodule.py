@@ -23,6 +23,7 @@ from aape_lightning.data.classification.protocols import (
 )
 from aape_lightning.data.classification.readers import DatasetReader
 from aape_lightning.data.classification.records import DatasetSplits, LabelledImage
+from aape_lightning.data.feature_store import DEFAULT_MAX_GB
 from aape_lightning.data.image_datamodule import ImageDataModule
 from aape_lightning.errors import DataError
 from aape_lightning.prompts.formats import AS_WRITTEN, check_prompt_format
@@ -50,6 +51,9 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
     Image size and normalisation come from the model's backbone; the loader arguments
     (``batch_size``, ``eval_batch_size``, ``num_workers``, ``augment``, ``predict_dir``,
     ``on_bad_image``) are :class:`~aape_lightning.data.image_datamodule.ImageDataModule`'s.
+
+    The loader and feature-store arguments (``batch_size`` ... ``on_bad_image``, ``feature_store``,
+    ``feature_views``, ``feature_store_gb``) are :class:`~aape_lightning.data.image_datamodule.ImageDataModule`'s.
 
     Args:
         reader: the dataset reader (layout); may be omitted for ``predict``.
@@ -103,6 +107,9 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         split_cache_dir: str | None = None,
         predict_dir: str | None = None,
         on_bad_image: Literal["fail", "skip"] = "fail",
+        feature_store: bool = True,
+        feature_views: int = 0,
+        feature_store_gb: float = DEFAULT_MAX_GB,
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -111,6 +118,9 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
             augment=augment,
             predict_dir=predict_dir,
             on_bad_image=on_bad_image,
+            feature_store=feature_store,
+            feature_views=feature_views,
+            feature_store_gb=feature_store_gb,
         )
         self.reader = reader
         self.shots, self.seed, self.protocol = shots, seed, protocol

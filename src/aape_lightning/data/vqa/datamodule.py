@@ -9,6 +9,7 @@ import torch
 from jsonargparse.typing import NonNegativeInt, PositiveInt
 from torch.utils.data import DataLoader
 
+from aape_lightning.data.feature_store import DEFAULT_MAX_GB
 from aape_lightning.data.image_datamodule import ImageDataModule
 from aape_lightning.data.image_dataset import ImageDataset, collate_skipping
 from aape_lightning.data.image_decode import open_rgb
@@ -69,8 +70,12 @@ class VQADataModule(ImageDataModule):
         augment: bool = False,
         predict_dir: str | None = None,
         on_bad_image: Literal["fail", "skip"] = "fail",
+        feature_store: bool = True,
+        feature_views: int = 0,
+        feature_store_gb: float = DEFAULT_MAX_GB,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, num_workers, augment, predict_dir, on_bad_image)
+        super().__init__(batch_size, eval_batch_size, num_workers, augment, predict_dir, on_bad_image,
+                         feature_store, feature_views, feature_store_gb)
         if shots is not None and shots < 1:
             raise DataError(f"VQADataModule: shots={shots} must be at least 1 (or null for every question)")
         self.reader, self.train_split, self.test_split = reader, train_split, test_split
