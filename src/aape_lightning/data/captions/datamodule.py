@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Literal
 
-from jsonargparse.typing import NonNegativeInt, PositiveInt
+from jsonargparse.typing import NonNegativeInt, PositiveFloat, PositiveInt
 from torch.utils.data import DataLoader
 
 from aape_lightning.data.captions.readers import CaptionReader
@@ -83,8 +83,8 @@ class CaptionDataModule(ImageDataModule):
         predict_dir: str | None = None,
         on_bad_image: Literal["fail", "skip"] = "fail",
         feature_store: bool = True,
-        feature_views: int = 0,
-        feature_store_gb: float = DEFAULT_MAX_GB,
+        feature_views: NonNegativeInt = 0,
+        feature_store_gb: PositiveFloat = DEFAULT_MAX_GB,
     ) -> None:
         super().__init__(batch_size, eval_batch_size, num_workers, augment, predict_dir, on_bad_image,
                          feature_store, feature_views, feature_store_gb)

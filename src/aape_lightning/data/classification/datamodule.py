@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 from typing import Literal
 
-from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveInt
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveFloat, PositiveInt
 from torch.utils.data import DataLoader
 
 from aape_lightning.data.classification.contract import ClassificationData
@@ -108,8 +108,8 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
         predict_dir: str | None = None,
         on_bad_image: Literal["fail", "skip"] = "fail",
         feature_store: bool = True,
-        feature_views: int = 0,
-        feature_store_gb: float = DEFAULT_MAX_GB,
+        feature_views: NonNegativeInt = 0,
+        feature_store_gb: PositiveFloat = DEFAULT_MAX_GB,
     ) -> None:
         super().__init__(
             batch_size=batch_size,

@@ -6,7 +6,7 @@ import random
 from typing import Literal
 
 import torch
-from jsonargparse.typing import NonNegativeInt, PositiveInt
+from jsonargparse.typing import NonNegativeInt, PositiveFloat, PositiveInt
 from torch.utils.data import DataLoader
 
 from aape_lightning.data.feature_store import DEFAULT_MAX_GB
@@ -71,8 +71,8 @@ class VQADataModule(ImageDataModule):
         predict_dir: str | None = None,
         on_bad_image: Literal["fail", "skip"] = "fail",
         feature_store: bool = True,
-        feature_views: int = 0,
-        feature_store_gb: float = DEFAULT_MAX_GB,
+        feature_views: NonNegativeInt = 0,
+        feature_store_gb: PositiveFloat = DEFAULT_MAX_GB,
     ) -> None:
         super().__init__(batch_size, eval_batch_size, num_workers, augment, predict_dir, on_bad_image,
                          feature_store, feature_views, feature_store_gb)
