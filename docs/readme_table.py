@@ -6,7 +6,7 @@ A block in a Markdown page
     ...
     <!-- end table -->
 
-(rows and columns separated by ``;``) is replaced by those rows and columns of the first table in that results file, cells as written there
+(rows and columns separated by ``;``; ``rows=*`` takes every row) is replaced by those rows and columns of the first table in that results file, cells as written there
 (bold dropped: it marks the best of all rows, not of the rows shown). ``--check`` changes nothing and
 exits 1 when a block differs from its file, so a regenerated results file never leaves a stale copy.
 """
@@ -43,6 +43,7 @@ def render(markdown: str, rows: list[str], columns: list[str]) -> str:
     """The chosen rows (by first cell) and columns (by header) of the page's first table, as Markdown."""
     header, *body = first_table(markdown)
     by_name = {row[0]: row for row in body}
+    rows = [row[0] for row in body] if rows == ["*"] else rows
     missing = [c for c in columns if c not in header] + [r for r in rows if r not in by_name]
     if missing:
         raise ValueError(f"not in the table: {', '.join(missing)}")
@@ -58,7 +59,7 @@ def update(page: str, root: Path | None = None) -> str:
     root = root or ROOT
 
     def fill(match: re.Match) -> str:
-        source = (root / match.group(2)).read_text()
+        source = (root / match.group(2)).read_text(encoding="utf-8")
         table = render(source, match.group(3).split(";"), [c.strip() for c in match.group(4).split(";")])
         return match.group(1) + table + match.group(6)
 
@@ -73,12 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for name in args.pages:
         page = Path(name)
-        text = page.read_text()
+        text = page.read_text(encoding="utf-8")
         new = update(text)
         if new != text:
             stale.append(name)
             if not args.check:
-                page.write_text(new)
+                page.write_text(new, encoding="utf-8")
     if args.check and stale:
         print(f"stale table blocks in {', '.join(stale)}: run python docs/readme_table.py", file=sys.stderr)
         return 1
