@@ -36,6 +36,8 @@ class FrozenBackbone(nn.Module):
     context_start = 1
     image_interpolation = "bicubic"  # torchvision InterpolationMode name the model was trained with
     image_resize_mode = "shortest"  # "shortest": resize the short side + centre crop; "squash": resize to a square
+    image_mean: tuple[float, ...] = CLIP_MEAN  # the normalisation the model was trained with; families set their own
+    image_std: tuple[float, ...] = CLIP_STD
 
     def __init__(self, model: nn.Module, spec: BackboneSpec, cache_dir: str | Path | None = None) -> None:
         super().__init__()
@@ -78,12 +80,13 @@ class FrozenBackbone(nn.Module):
 
     @property
     def image_resolution(self) -> int:
-        raise NotImplementedError
+        """The input size; a family that reads it from its preprocessing config sets ``_resolution``."""
+        return self._resolution
 
     @property
     def logit_scale(self) -> Tensor:
         """tau = exp(logit_scale), frozen, as a 0-d fp32 tensor."""
-        raise NotImplementedError
+        return self.model.logit_scale.detach().float().exp().reshape(())
 
     # -- sizes and constants, overridden where a family knows better ----------------------
     @property
@@ -97,17 +100,10 @@ class FrozenBackbone(nn.Module):
         return self._token_embedding_or_refuse("token_width").weight.shape[1]
 
     @property
-    def image_mean(self) -> tuple[float, ...]:
-        return CLIP_MEAN
-
-    @property
-    def image_std(self) -> tuple[float, ...]:
-        return CLIP_STD
-
-    @property
     def logit_bias(self) -> Tensor:
         """Added to ``logit_scale * cos`` by models trained with a sigmoid loss (SigLIP); 0 otherwise."""
-        return torch.zeros((), device=self.device)
+        bias = getattr(self.model, "logit_bias", None)
+        return torch.zeros((), device=self.device) if bias is None else bias.detach().float().reshape(())
 
     @property
     def device(self) -> torch.device:

@@ -43,11 +43,6 @@ class FrozenCLIP(FrozenBackbone):
         return self.model.visual.input_resolution
 
     @property
-    def logit_scale(self) -> Tensor:
-        """tau = exp(logit_scale), frozen, as a 0-d fp32 tensor."""
-        return self.model.logit_scale.detach().float().exp()
-
-    @property
     def device(self) -> torch.device:
         return self.model.logit_scale.device
 

@@ -86,7 +86,7 @@ class HFBackbone(FrozenBackbone):
         size = getattr(processor, "crop_size", None) if getattr(processor, "do_center_crop", False) else None
         size = size or processor.size
         self._resolution = int(size.get("height") or size.get("shortest_edge"))
-        self._mean, self._std = tuple(processor.image_mean), tuple(processor.image_std)
+        self.image_mean, self.image_std = tuple(processor.image_mean), tuple(processor.image_std)
         self.image_interpolation = RESAMPLE.get(int(processor.resample), "bicubic")
         self.image_resize_mode = "shortest" if "shortest_edge" in processor.size else "squash"
 
@@ -120,27 +120,6 @@ class HFBackbone(FrozenBackbone):
     @property
     def context_length(self) -> int:
         return self._text_config.max_position_embeddings
-
-    @property
-    def image_resolution(self) -> int:
-        return self._resolution
-
-    @property
-    def image_mean(self) -> tuple[float, ...]:
-        return self._mean
-
-    @property
-    def image_std(self) -> tuple[float, ...]:
-        return self._std
-
-    @property
-    def logit_scale(self) -> Tensor:
-        return self.model.logit_scale.detach().float().exp().reshape(())
-
-    @property
-    def logit_bias(self) -> Tensor:
-        bias = getattr(self.model, "logit_bias", None)
-        return super().logit_bias if bias is None else bias.detach().float().reshape(())
 
     @property
     def token_embedding(self) -> nn.Embedding:

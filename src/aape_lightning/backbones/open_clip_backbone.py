@@ -104,8 +104,8 @@ class OpenCLIPBackbone(FrozenBackbone):
         pre = getattr(model.visual, "preprocess_cfg", {}) or {}
         size = pre.get("size", getattr(model.visual, "image_size", 224))
         self._resolution = int(size if isinstance(size, int) else size[0])
-        self._mean = tuple(pre.get("mean", super().image_mean))
-        self._std = tuple(pre.get("std", super().image_std))
+        self.image_mean = tuple(pre.get("mean", self.image_mean))
+        self.image_std = tuple(pre.get("std", self.image_std))
         self.image_interpolation = pre.get("interpolation", "bicubic")
         self.image_resize_mode = pre.get("resize_mode", "shortest")
 
@@ -137,27 +137,6 @@ class OpenCLIPBackbone(FrozenBackbone):
     @property
     def context_length(self) -> int:
         return int(self.model.context_length)
-
-    @property
-    def image_resolution(self) -> int:
-        return self._resolution
-
-    @property
-    def image_mean(self) -> tuple[float, ...]:
-        return self._mean
-
-    @property
-    def image_std(self) -> tuple[float, ...]:
-        return self._std
-
-    @property
-    def logit_scale(self) -> Tensor:
-        return self.model.logit_scale.detach().float().exp().reshape(())
-
-    @property
-    def logit_bias(self) -> Tensor:
-        bias = getattr(self.model, "logit_bias", None)
-        return super().logit_bias if bias is None else bias.detach().float().reshape(())
 
     @property
     def token_embedding(self) -> nn.Embedding | None:
