@@ -186,7 +186,7 @@ class FeatureStore:
         about = self.dir / "namespace.json"
         if not about.is_file():
             tmp = about.with_name(f".namespace.{uuid.uuid4().hex}.tmp")
-            tmp.write_text(json.dumps(self.about, indent=1))
+            tmp.write_text(json.dumps(self.about, indent=1), encoding="utf-8")
             os.replace(tmp, about)
         path = self.dir / f"{uuid.uuid4().hex}{SHARD_SUFFIX}"
         with _locked(self.root):
@@ -200,7 +200,7 @@ def _locked(root: Path) -> Iterator[None]:
     if fcntl is None:  # pragma: no cover
         yield
         return
-    with open(root / ".lock", "a") as lock:
+    with open(root / ".lock", "a", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -247,7 +247,7 @@ def record_counts(run_dir: str | Path | None, encoded: int, read: int) -> dict[s
             out = Path(run_dir)
             out.mkdir(parents=True, exist_ok=True)
             tmp = out / f".{COUNTS_FILE}.{uuid.uuid4().hex}.tmp"
-            tmp.write_text(json.dumps(counts))
+            tmp.write_text(json.dumps(counts), encoding="utf-8")
             os.replace(tmp, out / COUNTS_FILE)
     return counts
 
@@ -258,7 +258,7 @@ def totals(run_dirs: Iterable[str | Path]) -> str:
     for d in run_dirs:
         path = Path(d) / COUNTS_FILE
         with contextlib.suppress(OSError, ValueError):
-            counts = json.loads(path.read_text())
+            counts = json.loads(path.read_text(encoding="utf-8"))
             encoded, read, runs = encoded + int(counts["encoded"]), read + int(counts["read"]), runs + 1
     return f"feature store over {runs} runs: {encoded} images encoded, {read} read from the store"
 
@@ -275,7 +275,7 @@ def info(root: Path) -> list[dict]:
                 n += int(read_header(s)["features"]["shape"][0])
         about = {}
         with contextlib.suppress(OSError, ValueError):
-            about = json.loads((folder / "namespace.json").read_text())
+            about = json.loads((folder / "namespace.json").read_text(encoding="utf-8"))
         rows.append({"namespace": folder.name, "shards": len(shards), "rows": n,
                      "bytes": sum(s.stat().st_size for s in shards), **about})  # fmt: skip
     return rows
