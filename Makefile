@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test test-fast demo demo-retrieval reproduce-table lint clean
+.PHONY: help install test test-fast mutation demo demo-retrieval reproduce-table lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -25,6 +25,24 @@ test: $(STAMP)  ## run the whole test suite (what CI runs)
 
 test-fast: $(STAMP)  ## the suite without the subprocess end-to-end runs
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "not slow"
+
+# `make mutation`: mutmut over the modules the paper's numbers depend on ([tool.mutmut] in pyproject.toml), one
+# `mutmut run` per module shard, each mutant against only the selected tests that reach it; not part of `make test`.
+# Writes results/mutation.md (score, equivalents, survivors). MUTATION_JOBS: mutants tested at once.
+MUTATION_SHARDS ?= core heads metrics data.classification.protocols tasks.base
+MUTATION_JOBS ?= 2
+
+mutation: $(STAMP)  ## mutation score of core, heads, metrics, protocols and tasks/base -> results/mutation.md
+	rm -rf mutants && mkdir -p mutants
+	@start=$$(date +%s); load=$$(cut -d' ' -f1-3 /proc/loadavg); status=0; \
+	for s in $(MUTATION_SHARDS); do \
+	  t=$$(date +%s); echo "mutation: aape_lightning.$$s"; \
+	  env -u PYTHONPATH OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/mutmut run --max-children $(MUTATION_JOBS) \
+	    "aape_lightning.$$s.*" > mutants/run_$$s.log 2>&1 || { status=1; tail -20 mutants/run_$$s.log; }; \
+	  printf '%s\t%s\n' "aape_lightning.$$s" $$(( $$(date +%s) - t )) >> mutants/shards.tsv; \
+	done; \
+	env -u PYTHONPATH $(BIN)/python tools/mutation_report.py --seconds $$(( $$(date +%s) - start )) \
+	  --load "$$load / $$(cut -d' ' -f1-3 /proc/loadavg)" || status=1; exit $$status
 
 demo: $(STAMP)  ## the main job on the embedded offline demo world, then the probe of its AAPE runs
 	HF_HUB_OFFLINE=1 $(BIN)/aape table --config configs/table/demo_quick.yaml
