@@ -77,6 +77,7 @@ def main() -> None:
         f"**{killed} / {len(status)} mutants killed** ({100 * killed / len(status):.1f} %), "
         f"{total['survived']} survived, {total['no tests']} reached by no selected test"
         + (f", {total['timeout']} timed out (counted as killed)" if total["timeout"] else "")
+        + (f", {total['not checked']} NOT CHECKED (the run did not finish)" if total["not checked"] else "")
         + "; equivalent mutants are not generated (listed below).",
         "",
         f"- tool: mutmut {mutmut('--version').strip().split()[-1]}, `mutmut run` per module shard; each mutant runs "
@@ -99,7 +100,7 @@ def main() -> None:
     eq = equivalents(config["only_mutate"])
     lines += ["", f"## Equivalent mutants ({len(eq)} lines marked `# pragma: no mutate`)", ""]
     lines += [f"- `{f}:{n}` `{code}`: {reason or '(no reason given)'}" for f, n, code, reason in eq] or ["none"]
-    left = sorted(n for n, s in status.items() if s not in ("killed", "timeout"))
+    left = sorted(n for n, s in status.items() if s not in ("killed", "timeout", "not checked"))
     lines += ["", f"## Mutants not killed ({len(left)})", ""]
     for name in left:
         lines += [f"### `{name}`: {status[name]}", "", "```diff", diff_of(name), "```", ""]
