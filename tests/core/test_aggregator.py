@@ -214,11 +214,32 @@ def test_mlp_fixed_value_with_hand_set_weights():
 
 
 def test_mean_fixed_value():
-    prompts = torch.tensor([[[3.0, 0.0], [0.0, 1.0], [5.0, 5.0]]])  # (1, 3, 2), the last one padding
-    mask = torch.tensor([[True, True, False]])
-    expected = torch.tensor([[1.5, 0.5]]) / math.sqrt(1.5**2 + 0.5**2)
+    prompts = torch.tensor([[[3.0, 0.0], [0.0, 1.0], [5.0, 5.0]], [[0.0, 0.5], [5.0, 5.0], [5.0, 5.0]]])  # (2, 3, 2)
+    mask = torch.tensor([[True, True, False], [True, False, False]])  # 2 real prompts, then 1
+    expected = torch.tensor([[1.5 / math.sqrt(1.5**2 + 0.5**2), 0.5 / math.sqrt(1.5**2 + 0.5**2)], [0.0, 1.0]])
     for agg in (MeanAggregator(2), RandomAggregator(2).eval()):  # the random one averages in eval
-        assert torch.allclose(agg(torch.zeros(1, 2), prompts, mask), expected, atol=1e-6)
+        assert torch.allclose(agg(torch.zeros(2, 2), prompts, mask), expected, atol=1e-6)
+
+
+def test_masked_mean_divides_by_the_real_prompts_only():
+    from aape_lightning.core.aggregator import _masked_mean
+
+    prompts = torch.tensor([[[4.0, 2.0], [1.0, 1.0]], [[6.0, 0.0], [9.0, 9.0]], [[9.0, 9.0], [9.0, 9.0]]])
+    mask = torch.tensor([[True, True], [True, False], [False, False]])  # 2 real, 1 real, none
+    expected = torch.tensor([[2.5, 1.5], [6.0, 0.0], [0.0, 0.0]])
+    assert torch.equal(_masked_mean(prompts, mask), expected)
+
+
+def test_attention_forward_asks_for_no_weights(monkeypatch):
+    """Computing the attention weights costs time (and PyTorch's fast path): forward does not ask for them."""
+    agg = built(AttentionAggregator)
+    seen = []
+    real = agg.attn.forward
+    monkeypatch.setattr(agg.attn, "forward", lambda *a, **kw: seen.append(kw["need_weights"]) or real(*a, **kw))
+    agg(*inputs())
+    agg.attention(*inputs())
+    assert seen == [False, True]
+    assert agg._attend(*inputs(), need_weights=False)[1] is None
 
 
 def test_random_in_training_returns_the_drawn_prompt_normalised():

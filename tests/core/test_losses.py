@@ -105,8 +105,8 @@ def test_distillation_fixed_values():
     # squared distance summed over d: 9 and 1, averaged over the batch
     assert distillation_loss(aape, target).item() == pytest.approx(5.0)
     assert distillation_loss(aape[None], target[None]).item() == pytest.approx(5.0)  # summed over the last axis
-    a, b = torch.tensor([[1.0, 0.0], [1.0, 0.0]]), torch.tensor([[0.0, 2.0], [3.0, 3.0]])  # cos = 0, 1/sqrt(2)
-    expected = ((1 - 0.0) + (1 - R)) / 2
+    a, b = torch.tensor([[1.0, 0.0], [1.0, 0.0]]), torch.tensor([[0.0, 2.0], [3.0, 1.0]])  # cos = 0, 3/sqrt(10)
+    expected = ((1 - 0.0) + (1 - 3 / math.sqrt(10))) / 2
     assert distillation_loss(a, b, "cosine").item() == pytest.approx(expected, abs=1e-6)
     assert distillation_loss(a[None], b[None], "cosine").item() == pytest.approx(expected, abs=1e-6)
 
@@ -114,3 +114,21 @@ def test_distillation_fixed_values():
 def test_distillation_refuses_an_unknown_kind_by_name():
     with pytest.raises(ValueError, match="'l2' is not one of 'mse', 'cosine'"):
         distillation_loss(torch.zeros(1, 2), torch.zeros(1, 2), "l2")  # type: ignore[arg-type]
+
+
+def test_core_refuses_prompts_without_their_mask():
+    with pytest.raises(ValueError, match=r"^AAPECore: prompts given without their padding mask$"):
+        AAPECore(8)(torch.randn(2, 8), torch.tensor(1.0), torch.randn(2, 3, 8))
+
+
+def test_core_aggregator_loss_is_the_chosen_reward_at_its_scale_and_weight():
+    g = torch.Generator().manual_seed(0)
+    image = F.normalize(torch.randn(3, 8, generator=g), dim=-1)
+    prompts, mask = F.normalize(torch.randn(3, 4, 8, generator=g), dim=-1), torch.ones(3, 4, dtype=torch.bool)
+    scale = torch.tensor(7.0)
+    for kind in ("clip_score", "contrastive"):
+        core = AAPECore(8, aggregator_loss=kind, aggregator_weight=0.5, reward_scale=4.0)
+        out = core(image, scale, prompts, mask)
+        a = out.aggregated.detach()
+        expected = clip_score_loss(image, a, 4.0) if kind == "clip_score" else contrastive_loss(image, a, scale)
+        assert torch.isclose(out.losses["aggregator"], 0.5 * expected, atol=1e-6), kind
