@@ -132,3 +132,12 @@ def test_core_aggregator_loss_is_the_chosen_reward_at_its_scale_and_weight():
         a = out.aggregated.detach()
         expected = clip_score_loss(image, a, 4.0) if kind == "clip_score" else contrastive_loss(image, a, scale)
         assert torch.isclose(out.losses["aggregator"], 0.5 * expected, atol=1e-6), kind
+
+
+def test_core_defaults_are_the_papers():
+    """lambda = 5, the reward's weight 1 and CLIPScore's w = 2.5; only the two known reward losses are taken."""
+    core = AAPECore(8)
+    assert (core.distill_weight, core.aggregator_weight, core.reward_scale) == (5.0, 1.0, 2.5)
+    assert (core.distill_kind, core.aggregator_loss, core.distill_to_aggregator) == ("mse", "clip_score", False)
+    with pytest.raises(ValueError, match="aggregator_loss 'infonce' is not one of 'clip_score', 'contrastive'"):
+        AAPECore(8, aggregator_loss="infonce")  # type: ignore[arg-type]
