@@ -262,3 +262,14 @@ def test_aggregators_know_their_width_and_stay_on_the_inputs_device(cls):
     image, prompts = torch.empty(3, 8, device="meta"), torch.empty(3, 5, 8, device="meta")
     mask = torch.ones(3, 5, dtype=torch.bool, device="meta")
     assert agg(image, prompts, mask).device.type == "meta"
+
+
+def test_attention_options_reach_their_layers():
+    plain = AttentionAggregator(8, num_heads=1)  # one head is allowed
+    assert plain.attn.num_heads == 1 and plain.attn.dropout == 0.0 and plain.ffn[2].p == 0.0
+    assert isinstance(plain.ffn[1], nn.GELU) and plain.ffn[0].out_features == 32  # 4 * d
+    tuned = AttentionAggregator(8, num_heads=2, dropout=0.25, activation="relu", ffn_hidden=5)
+    assert tuned.attn.dropout == 0.25 and tuned.ffn[2].p == 0.25 and tuned.ffn[4].p == 0.25
+    assert isinstance(tuned.ffn[1], nn.ReLU) and tuned.ffn[0].out_features == 5
+    with pytest.raises(ValueError, match="num_heads=0 does not divide dim=8"):
+        AttentionAggregator(8, num_heads=0)

@@ -73,7 +73,7 @@ class AttentionAggregator(Aggregator):
             raise ValueError(f"AttentionAggregator: num_heads={num_heads} does not divide dim={dim}; pick a divisor")
         ffn_hidden = ffn_hidden or 4 * dim
         self.offset = nn.Parameter(torch.zeros(dim))
-        self.image_to_query = nn.Linear(dim, dim, bias=False) if condition_on_image else None  # W_x
+        self.image_to_query = nn.Linear(dim, dim, bias=False) if condition_on_image else None  # W_x  # pragma: no mutate: nn.Linear reads bias=None as False
         if self.image_to_query is not None:
             nn.init.zeros_(self.image_to_query.weight)
         self.norm1 = nn.LayerNorm(dim)
