@@ -48,12 +48,14 @@ mutation: $(STAMP)  ## mutation score of core, heads, metrics, protocols and tas
 
 mutation-recheck: $(STAMP)  ## re-test the mutants `make mutation` left alive (after adding tests) -> results/mutation.md
 	@test -d mutants || { echo "mutation-recheck: no mutants/ here; run make mutation first"; exit 1; }
-	@rm -f mutants/mutmut-stats.json; t0=$$(date +%s); l0=$$(cut -d' ' -f1-3 /proc/loadavg); \
-	names=$$($(MUTMUT) results | sed -n 's/^ *\(.*\): \(survived\|no tests\|suspicious\|not checked\)$$/\1/p'); \
-	echo "mutation-recheck: $$(echo $$names | wc -w) mutants"; status=0; \
-	if [ -n "$$names" ]; then $(MUTMUT) run --max-children $(MUTATION_JOBS) $$names > mutants/run_recheck.log 2>&1 \
-	  || { status=1; tail -20 mutants/run_recheck.log; }; fi; \
-	$(call LOG_RUN,re-test of the survivors); env -u PYTHONPATH $(BIN)/python tools/mutation_report.py || status=1; exit $$status
+	@rm -f mutants/mutmut-stats.json; t0=$$(date +%s); l0=$$(cut -d' ' -f1-3 /proc/loadavg); status=0; \
+	for states in 'survived\|no tests\|suspicious\|not checked' 'not checked'; do \
+	  names=$$($(MUTMUT) results | sed -n "s/^ *\(.*\): \($$states\)$$/\1/p"); \
+	  echo "mutation-recheck: $$(echo $$names | wc -w) mutants ($$states)"; [ -n "$$names" ] || continue; \
+	  $(MUTMUT) run --max-children $(MUTATION_JOBS) $$names >> mutants/run_recheck.log 2>&1 \
+	    || { status=1; tail -20 mutants/run_recheck.log; }; \
+	done; $(call LOG_RUN,re-test of the survivors); env -u PYTHONPATH $(BIN)/python tools/mutation_report.py || status=1; \
+	exit $$status
 
 demo: $(STAMP)  ## the main job on the embedded offline demo world, then the probe of its AAPE runs
 	HF_HUB_OFFLINE=1 $(BIN)/aape table --config configs/table/demo_quick.yaml
