@@ -32,6 +32,8 @@ test-fast: $(STAMP)  ## the suite without the subprocess end-to-end runs
 # `make mutation-recheck`: after adding tests, re-test only the mutants the last run left alive; rewrites the report.
 MUTATION_SHARDS ?= core heads metrics data.classification.protocols tasks.base
 MUTATION_JOBS ?= 2
+# MUTATION_RECHECK: a regular expression; mutation-recheck re-tests only the mutants whose names match it
+MUTATION_RECHECK ?= .
 MUTMUT := env -u PYTHONPATH OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/mutmut
 # appends "<what> <commit> <seconds> <load average at start> / <at end>" to mutants/runs.tsv
 LOG_RUN = printf '%s\t%s\t%s\t%s / %s\n' "$(1)" "$$(git rev-parse --short HEAD)$$(git diff --quiet HEAD || echo +changes)" \
@@ -50,7 +52,7 @@ mutation-recheck: $(STAMP)  ## re-test the mutants `make mutation` left alive (a
 	@test -d mutants || { echo "mutation-recheck: no mutants/ here; run make mutation first"; exit 1; }
 	@rm -f mutants/mutmut-stats.json; t0=$$(date +%s); l0=$$(cut -d' ' -f1-3 /proc/loadavg); status=0; \
 	for states in 'survived\|no tests\|suspicious\|not checked' 'not checked'; do \
-	  names=$$($(MUTMUT) results | sed -n "s/^ *\(.*\): \($$states\)$$/\1/p"); \
+	  names=$$($(MUTMUT) results | sed -n "s/^ *\(.*\): \($$states\)$$/\1/p" | grep -E '$(MUTATION_RECHECK)'); \
 	  echo "mutation-recheck: $$(echo $$names | wc -w) mutants ($$states)"; [ -n "$$names" ] || continue; \
 	  $(MUTMUT) run --max-children $(MUTATION_JOBS) $$names >> mutants/run_recheck.log 2>&1 \
 	    || { status=1; tail -20 mutants/run_recheck.log; }; \
