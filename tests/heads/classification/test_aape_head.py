@@ -166,3 +166,20 @@ def test_feature_fusion_matches_its_explicit_formula(backbone):
     w = F.normalize(head.class_proj(head.class_features("all"))[None] + head.aape_proj(p)[:, None], dim=-1)
     expected = backbone.logit_scale * torch.einsum("bd,bkd->bk", f, w)
     assert torch.allclose(head(f, "all").logits, expected, atol=1e-4)
+
+
+def test_shuffle_diagnostic_from_two_images_and_none_for_one(backbone):
+    head = AAPEHead(backbone, residual=False)
+    head.set_classes("all", CLASSES, "a photo of a {}.")
+    f = backbone.encode_image(images(2))
+    h = head.core.generator(f)
+    assert torch.allclose(head.diagnostic_logits(f, "all")["shuffled"], head.logits(f, h.flip(0), "all"), atol=1e-6)
+    assert head.diagnostic_logits(f[:1], "all") == {}
+
+
+def test_token_fusion_tokenises_each_class_set_once_with_one_placeholder_per_token(backbone):
+    head = AAPEHead(backbone, fusion="token", n_tokens=2)
+    head.set_classes("all", CLASSES, "a photo of a {}.")
+    tokens = head._class_tokens("all")
+    assert head._class_tokens("all") is tokens  # cached
+    assert torch.equal(tokens, backbone.tokenize([f"X X a photo of a {c}." for c in CLASSES]).to(tokens.device))
