@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tomllib
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 MUTMUT = [str(Path(sys.executable).parent / "mutmut")]  # the venv's mutmut
@@ -101,8 +102,10 @@ def main() -> None:
     lines += [f"- `{f}:{n}` `{code}`: {reason or '(no reason given)'}" for f, n, code, reason in eq] or ["none"]
     left = sorted(n for n, s in status.items() if s not in ("killed", "timeout", "not checked"))
     lines += ["", f"## Mutants not killed ({len(left)})", ""]
-    for name in left:
-        lines += [f"### `{name}`: {status[name]}", "", "```diff", diff_of(name), "```", ""]
+    with ThreadPoolExecutor(4) as pool:  # one `mutmut show` process per mutant
+        diffs = list(pool.map(diff_of, left))
+    for name, diff in zip(left, diffs):
+        lines += [f"### `{name}`: {status[name]}", "", "```diff", diff, "```", ""]
     if not left:
         lines.append("none")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
