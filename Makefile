@@ -29,7 +29,8 @@ test-fast: $(STAMP)  ## the suite without the subprocess end-to-end runs
 # `make mutation`: mutmut over the modules the paper's numbers depend on ([tool.mutmut] in pyproject.toml), one
 # `mutmut run` per module shard, each mutant against only the selected tests that reach it; not part of `make test`.
 # Writes results/mutation.md (score, equivalents, survivors). MUTATION_JOBS: mutants tested at once.
-# `make mutation-recheck`: after adding tests, re-test only the mutants the last run left alive; rewrites the report.
+# `make mutation-recheck`: after adding tests, re-test only the mutants the last run left alive, and every mutant of
+# a source file changed since that run (a pragma renumbers a file's mutants); rewrites the report.
 MUTATION_SHARDS ?= core heads metrics data.classification.protocols tasks.base
 MUTATION_JOBS ?= 2
 # MUTATION_RECHECK: a regular expression; mutation-recheck re-tests only the mutants whose names match it
@@ -51,6 +52,8 @@ mutation: $(STAMP)  ## mutation score of core, heads, metrics, protocols and tas
 mutation-recheck: $(STAMP)  ## re-test the mutants `make mutation` left alive (after adding tests) -> results/mutation.md
 	@test -d mutants || { echo "mutation-recheck: no mutants/ here; run make mutation first"; exit 1; }
 	@rm -f mutants/mutmut-stats.json; t0=$$(date +%s); l0=$$(cut -d' ' -f1-3 /proc/loadavg); status=0; \
+	for c in $$(cut -f2 mutants/runs.tsv | sed 's/+changes//' | sort -u); do git diff --name-only $$c HEAD -- src; done \
+	  | sort -u | while read -r f; do rm -f "mutants/$$f.meta"; done; \
 	for states in 'survived\|no tests\|suspicious\|not checked' 'not checked'; do \
 	  names=$$($(MUTMUT) results | sed -n "s/^ *\(.*\): \($$states\)$$/\1/p" | grep -E '$(MUTATION_RECHECK)'); \
 	  echo "mutation-recheck: $$(echo $$names | wc -w) mutants ($$states)"; [ -n "$$names" ] || continue; \
