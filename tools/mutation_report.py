@@ -81,10 +81,9 @@ def main() -> None:
         "",
         f"- tool: mutmut {mutmut('--version').strip().split()[-1]}, `mutmut run` per module shard; each mutant runs "
         "only the selected tests that reach the mutated function",
-        f"- full run: commit `{full[0][1] if full else '?'}`, wall time {minutes} min {seconds:02d} s, "
-        f"niceness {os.nice(0)}, {len(os.sched_getaffinity(0))} CPU cores "
-        f"(load average at its start / end: {full[0][3].split(' / ')[0] if full else '?'} / "
-        f"{full[-1][3].split(' / ')[-1] if full else '?'})",
+        f"- shards: {len(full)} at commit(s) {', '.join(f'`{c}`' for c in dict.fromkeys(r[1] for r in full)) or '?'}; "
+        f"their wall times add up to {minutes} min {seconds:02d} s (niceness {os.nice(0)}, "
+        f"{len(os.sched_getaffinity(0))} CPU cores; each shard's commit and load average in the table at the end)",
         *(f"- then {r[0]} at commit `{r[1]}`: {int(r[2]) // 60} min {int(r[2]) % 60:02d} s (load {r[3]})"
           for r in runs if r not in full),
         f"- mutated: {', '.join(f'`{g}`' for g in config['only_mutate'])}",
@@ -95,8 +94,9 @@ def main() -> None:
     ]
     for module, c in sorted(by_module.items()):
         lines.append(f"| `{module}` | {sum(c.values())} | {c['killed']} | {c['survived']} | {c['no tests']} | {c['timeout']} |")
-    if full:
-        lines += ["", "Shards of the full run (wall seconds): " + ", ".join(f"`{r[0]}` {r[2]}" for r in full)]
+    if runs:
+        lines += ["", "| run | commit | wall s | load average at start / end |", "|---|---|---:|---|"]
+        lines += [f"| {r[0]} | `{r[1]}` | {r[2]} | {r[3]} |" for r in runs]
     eq = equivalents(config["only_mutate"])
     lines += ["", f"## Equivalent mutants ({len(eq)} lines marked `# pragma: no mutate`)", ""]
     lines += [f"- `{f}:{n}` `{code}`: {reason or '(no reason given)'}" for f, n, code, reason in eq] or ["none"]
