@@ -82,7 +82,7 @@ def main() -> None:
         f"- tool: mutmut {mutmut('--version').strip().split()[-1]}, `mutmut run` per module shard; each mutant runs "
         "only the selected tests that reach the mutated function",
         f"- shards: {len(full)} at commit(s) {', '.join(f'`{c}`' for c in dict.fromkeys(r[1] for r in full)) or '?'}; "
-        f"their wall times add up to {minutes} min {seconds:02d} s (niceness {os.nice(0)}, "
+        f"their wall times add up to {minutes} min {seconds:02d} s ("
         f"{len(os.sched_getaffinity(0))} CPU cores; each shard's commit and load average in the table at the end)",
         *(f"- then {r[0]} at commit `{r[1]}`: {int(r[2]) // 60} min {int(r[2]) % 60:02d} s (load {r[3]})"
           for r in runs if r not in full),
