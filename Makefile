@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test test-fast demo demo-retrieval reproduce-table estimate lint clean
+.PHONY: help install test test-fast mutation mutation-recheck demo demo-retrieval reproduce-table estimate lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -25,6 +25,42 @@ test: $(STAMP)  ## run the whole test suite (what CI runs)
 
 test-fast: $(STAMP)  ## the suite without the subprocess end-to-end runs
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "not slow"
+
+# `make mutation`: mutmut over the modules the paper's numbers depend on ([tool.mutmut] in pyproject.toml), one
+# `mutmut run` per module shard, each mutant against only the selected tests that reach it; not part of `make test`.
+# Writes results/mutation.md (score, equivalents, survivors). MUTATION_JOBS: mutants tested at once.
+# `make mutation-recheck`: after adding tests, re-test only the mutants the last run left alive, and every mutant of
+# a source file changed since that run (a pragma renumbers a file's mutants); rewrites the report.
+MUTATION_SHARDS ?= core heads metrics data.classification.protocols tasks.base
+MUTATION_JOBS ?= 2
+# MUTATION_RECHECK: a regular expression; mutation-recheck re-tests only the mutants whose names match it
+MUTATION_RECHECK ?= .
+MUTMUT := env -u PYTHONPATH OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/mutmut
+# appends "<what> <commit> <seconds> <load average at start> / <at end>" to mutants/runs.tsv
+LOG_RUN = printf '%s\t%s\t%s\t%s / %s\n' "$(1)" "$$(git rev-parse --short HEAD)$$(git diff --quiet HEAD || echo +changes)" \
+	  $$(( $$(date +%s) - t0 )) "$$l0" "$$(cut -d' ' -f1-3 /proc/loadavg)" >> mutants/runs.tsv
+
+mutation: $(STAMP)  ## mutation score of core, heads, metrics, protocols and tasks/base -> results/mutation.md
+	rm -rf mutants && mkdir -p mutants
+	@status=0; for s in $(MUTATION_SHARDS); do \
+	  t0=$$(date +%s); l0=$$(cut -d' ' -f1-3 /proc/loadavg); echo "mutation: aape_lightning.$$s"; \
+	  $(MUTMUT) run --max-children $(MUTATION_JOBS) "aape_lightning.$$s.*" > mutants/run_$$s.log 2>&1 \
+	    || { status=1; tail -20 mutants/run_$$s.log; }; \
+	  $(call LOG_RUN,aape_lightning.$$s); \
+	done; env -u PYTHONPATH $(BIN)/python tools/mutation_report.py || status=1; exit $$status
+
+mutation-recheck: $(STAMP)  ## re-test the mutants `make mutation` left alive (after adding tests) -> results/mutation.md
+	@test -d mutants || { echo "mutation-recheck: no mutants/ here; run make mutation first"; exit 1; }
+	@rm -f mutants/mutmut-stats.json; t0=$$(date +%s); l0=$$(cut -d' ' -f1-3 /proc/loadavg); status=0; \
+	for c in $$(cut -f2 mutants/runs.tsv | sed 's/+changes//' | sort -u); do git diff --name-only $$c HEAD -- src; done \
+	  | sort -u | while read -r f; do rm -f "mutants/$$f.meta"; done; \
+	for states in 'survived\|no tests\|suspicious\|not checked' 'not checked'; do \
+	  names=$$($(MUTMUT) results | sed -n "s/^ *\(.*\): \($$states\)$$/\1/p" | grep -E '$(MUTATION_RECHECK)'); \
+	  echo "mutation-recheck: $$(echo $$names | wc -w) mutants ($$states)"; [ -n "$$names" ] || continue; \
+	  $(MUTMUT) run --max-children $(MUTATION_JOBS) $$names >> mutants/run_recheck.log 2>&1 \
+	    || { status=1; tail -20 mutants/run_recheck.log; }; \
+	done; $(call LOG_RUN,re-test of the survivors); env -u PYTHONPATH $(BIN)/python tools/mutation_report.py || status=1; \
+	exit $$status
 
 demo: $(STAMP)  ## the main job on the embedded offline demo world, then the probe of its AAPE runs
 	HF_HUB_OFFLINE=1 $(BIN)/aape table --config configs/table/demo_quick.yaml

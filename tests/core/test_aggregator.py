@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -189,3 +191,85 @@ def test_random_picks_a_real_prompt_in_training():
 def test_attention_heads_must_divide_dim():
     with pytest.raises(ValueError, match="num_heads=5 does not divide dim=32"):
         AttentionAggregator(DIM, num_heads=5)
+
+
+# -- fixed values worked by hand, and the device contract --------------------------------------------------------
+
+
+def test_mlp_fixed_value_with_hand_set_weights():
+    """p^a = normalise(alpha * W2 relu(W1 p_bar + b1) + b2) + (1 - alpha) p_bar), on d = 2, hidden = 1."""
+    agg = MLPAggregator(2, hidden=1, alpha_init=0.5)
+    with torch.no_grad():
+        agg.f[0].weight.copy_(torch.tensor([[1.0, -1.0]]))
+        agg.f[0].bias.copy_(torch.tensor([0.0]))
+        agg.f[-1].weight.copy_(torch.tensor([[2.0], [0.0]]))
+        agg.f[-1].bias.copy_(torch.tensor([0.0, 1.0]))
+    prompts = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [9.0, 9.0]], [[0.0, 2.0], [0.0, 2.0], [9.0, 9.0]]])  # (2, 3, 2)
+    mask = torch.tensor([[True, True, False], [True, True, False]])
+    # row 0: p_bar = (0.5, 0.5), W1 p_bar = 0 -> relu 0 -> f = (0, 1); mix = 0.5 (0, 1) + 0.5 (0.5, 0.5) = (0.25, 0.75)
+    # row 1: p_bar = (0, 2), W1 p_bar = -2 -> relu 0 (without it -4, 1) -> f = (0, 1); mix = (0, 1.5)
+    expected = torch.tensor([[0.25, 0.75], [0.0, 1.5]])
+    expected = expected / expected.norm(dim=1, keepdim=True)
+    assert torch.allclose(agg(torch.zeros(2, 2), prompts, mask), expected, atol=1e-6)
+
+
+def test_mean_fixed_value():
+    prompts = torch.tensor([[[3.0, 0.0], [0.0, 1.0], [5.0, 5.0]], [[0.0, 0.5], [5.0, 5.0], [5.0, 5.0]]])  # (2, 3, 2)
+    mask = torch.tensor([[True, True, False], [True, False, False]])  # 2 real prompts, then 1
+    expected = torch.tensor([[1.5 / math.sqrt(1.5**2 + 0.5**2), 0.5 / math.sqrt(1.5**2 + 0.5**2)], [0.0, 1.0]])
+    for agg in (MeanAggregator(2), RandomAggregator(2).eval()):  # the random one averages in eval
+        assert torch.allclose(agg(torch.zeros(2, 2), prompts, mask), expected, atol=1e-6)
+
+
+def test_masked_mean_divides_by_the_real_prompts_only():
+    from aape_lightning.core.aggregator import _masked_mean
+
+    prompts = torch.tensor([[[4.0, 2.0], [1.0, 1.0]], [[6.0, 0.0], [9.0, 9.0]], [[9.0, 9.0], [9.0, 9.0]]])
+    mask = torch.tensor([[True, True], [True, False], [False, False]])  # 2 real, 1 real, none
+    expected = torch.tensor([[2.5, 1.5], [6.0, 0.0], [0.0, 0.0]])
+    assert torch.equal(_masked_mean(prompts, mask), expected)
+
+
+def test_attention_forward_asks_for_no_weights(monkeypatch):
+    """Computing the attention weights costs time (and PyTorch's fast path): forward does not ask for them."""
+    agg = built(AttentionAggregator)
+    seen = []
+    real = agg.attn.forward
+    monkeypatch.setattr(agg.attn, "forward", lambda *a, **kw: seen.append(kw["need_weights"]) or real(*a, **kw))
+    agg(*inputs())
+    agg.attention(*inputs())
+    assert seen == [False, True]
+    assert agg._attend(*inputs(), need_weights=False)[1] is None
+
+
+def test_random_in_training_returns_the_drawn_prompt_normalised():
+    prompts = torch.tensor([[[3.0, 4.0], [7.0, 7.0]], [[7.0, 7.0], [0.0, 2.0]]])  # one real prompt per row
+    mask = torch.tensor([[True, False], [False, True]])
+    out = RandomAggregator(2).train()(torch.zeros(2, 2), prompts, mask)
+    assert torch.allclose(out, torch.tensor([[0.6, 0.8], [0.0, 1.0]]), atol=1e-6)
+
+
+def test_mlp_default_hidden_is_a_quarter_of_dim_and_at_least_one():
+    assert MLPAggregator(4).f[0].out_features == 1 and MLPAggregator(3).f[0].out_features == 1
+
+
+@pytest.mark.parametrize("cls", VARIANTS)
+def test_aggregators_know_their_width_and_stay_on_the_inputs_device(cls):
+    """Nothing is created on a fixed device: on "meta" any tensor made elsewhere breaks the call."""
+    agg = cls(8)
+    assert agg.dim == 8
+    agg = agg.to("meta").train()
+    image, prompts = torch.empty(3, 8, device="meta"), torch.empty(3, 5, 8, device="meta")
+    mask = torch.ones(3, 5, dtype=torch.bool, device="meta")
+    assert agg(image, prompts, mask).device.type == "meta"
+
+
+def test_attention_options_reach_their_layers():
+    plain = AttentionAggregator(8, num_heads=1)  # one head is allowed
+    assert plain.attn.num_heads == 1 and plain.attn.dropout == 0.0 and plain.ffn[2].p == 0.0
+    assert isinstance(plain.ffn[1], nn.GELU) and plain.ffn[0].out_features == 32  # 4 * d
+    tuned = AttentionAggregator(8, num_heads=2, dropout=0.25, activation="relu", ffn_hidden=5)
+    assert tuned.attn.dropout == 0.25 and tuned.ffn[2].p == 0.25 and tuned.ffn[4].p == 0.25
+    assert isinstance(tuned.ffn[1], nn.ReLU) and tuned.ffn[0].out_features == 5
+    with pytest.raises(ValueError, match="num_heads=0 does not divide dim=8"):
+        AttentionAggregator(8, num_heads=0)

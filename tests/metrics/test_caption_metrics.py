@@ -46,3 +46,26 @@ def test_clip_scores() -> None:
     assert clip_s.tolist() == pytest.approx([2.5 * c, 0.0])  # a negative cosine counts 0
     assert refclip_s[0].item() == pytest.approx(2 * 2.5 * c * c / (2.5 * c + c))  # H-mean(CLIP-S, max ref cos)
     assert refclip_s[1].item() == 0.0  # the masked reference (cos 0) is not the max; the real one is -1 -> 0
+
+
+def test_bleu_4_by_hand() -> None:
+    """One image, one reference of the hypothesis' length (no brevity penalty): 4/5 unigrams, 3/4 bigrams, 2/3
+    trigrams and 1/2 4-grams match, so BLEU-4 = (4/5 * 3/4 * 2/3 * 1/2) ** (1/4) = 0.2 ** 0.25, x100."""
+    got = coco_caption_scores({"1": "a b c d e"}, {"1": ["a b c d f"]})["BLEU-4"]
+    assert got == pytest.approx(100 * 0.2**0.25, rel=1e-6)
+
+
+def test_caption_scores_need_the_same_images() -> None:
+    for hyps, refs in (({"1": "a"}, {"2": ["a"]}), ({}, {})):
+        with pytest.raises(ValueError, match=r"^coco_caption_scores: hypotheses and references must cover the same, "
+                                             r"non-empty set of images$"):
+            coco_caption_scores(hyps, refs)
+
+
+def test_refclip_s_with_small_scores_and_padding() -> None:
+    """CLIP-S 2.5 * 0.1 = 0.25 and the best real reference 0.2 (the padded one would score 0.9): H = 0.1 / 0.45."""
+    image, cand = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.1, 0.0]])
+    refs = torch.tensor([[[2.0, 0.0], [9.0, 0.0]]])
+    clip_s, refclip_s = clip_scores(image, cand, refs, torch.tensor([[True, False]]))
+    assert clip_s.item() == pytest.approx(0.25)
+    assert refclip_s.item() == pytest.approx(2 * 0.25 * 0.2 / 0.45)

@@ -48,4 +48,30 @@ def test_metric_counts_an_image_seen_twice_once():
     metric.update(images[:2], index[:2], texts[:4], owner[:4], slot[:4])
     metric.update(images[2:], index[2:], texts[4:], owner[4:], slot[4:])
     metric.update(images[:1], index[:1], texts[:2], owner[:2], slot[:2])  # image 10 again, as padding
-    assert metric.compute() == recall_at_k(images, texts, OWNER, ks=(1, 2))
+    assert RetrievalRecall.compute(metric) == recall_at_k(images, texts, OWNER, ks=(1, 2))  # unwrapped: no second sync
+
+
+def test_more_images_than_dimensions():
+    """4 images in 2 dimensions, one caption each; scores = images @ texts.T:
+    [[1, 0, 0.1, 0], [0, 1, 0, -1], [1, 1, 0.1, -1], [-1, 0, -0.1, 0]]."""
+    images = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]])
+    texts = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.1, 0.0], [0.0, -1.0]])
+    got = recall_at_k(images, texts, torch.arange(4), ks=(1,))
+    assert got["i2t_R@1"] == pytest.approx(75)  # image 2's caption (0.1) is beaten by two; image 3's (0) ties first
+    assert got["t2i_R@1"] == pytest.approx(100)  # no column has a score above its own image's
+
+
+def test_no_images_or_no_captions_give_zero_recall():
+    empty = {"i2t_R@1": 0.0, "t2i_R@1": 0.0, "i2t_R@5": 0.0, "t2i_R@5": 0.0}
+    assert recall_at_k(torch.zeros(0, 2), torch.zeros(0, 2), torch.zeros(0), ks=(1, 5)) == empty
+    assert recall_at_k(torch.eye(2), torch.zeros(0, 2), torch.zeros(0), ks=(1, 5)) == empty
+
+
+def test_metric_states_are_gathered_by_concatenation_across_ranks():
+    """What a DDP sync hands ``compute``: every state concatenated into one tensor (here one rank, by hand)."""
+    images, texts = embeddings()
+    metric = RetrievalRecall(ks=(1, 2))
+    metric.update(images, torch.tensor([10, 11, 12]), texts, torch.tensor([10, 10, 11, 11, 12]), torch.tensor([0, 1, 0, 1, 0]))
+    metric.sync(dist_sync_fn=lambda tensor, group=None: [tensor], distributed_available=lambda: True)
+    assert all(isinstance(getattr(metric, name), torch.Tensor) for name in ("image", "text", "text_owner"))
+    assert RetrievalRecall.compute(metric) == recall_at_k(images, texts, OWNER, ks=(1, 2))  # unwrapped: no second sync

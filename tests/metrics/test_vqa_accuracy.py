@@ -39,3 +39,21 @@ def test_accuracy_averages_leave_one_out_subsets() -> None:
 def test_accuracy_needs_answers() -> None:
     with pytest.raises(ValueError):
         vqa_accuracy("yes", [])
+
+
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [
+        ("x-ray -yes", "xray yes"),  # a "-" next to a space anywhere: every "-" is dropped, not spaced
+        ("x-ray- yes", "xray yes"),  # the same when the space follows it
+        ("x-ray\n-yes", "xray yes"),  # a newline counts as that space
+        ("x-ray\t-yes", "xray yes"),  # and so does a tab
+    ],
+)
+def test_punctuation_next_to_a_space_is_removed_everywhere(raw: str, normal: str) -> None:
+    assert normalize_answer(raw) == normal
+
+
+def test_accuracy_needs_answers_by_name() -> None:
+    with pytest.raises(ValueError, match=r"^vqa_accuracy: a question needs at least one human answer$"):
+        vqa_accuracy("yes", [])

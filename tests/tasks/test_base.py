@@ -11,8 +11,10 @@ import torch
 
 from aape_lightning.core import AAPECore
 from aape_lightning.data import ClassificationDataModule, CoOpSplitReader
+from aape_lightning.errors import CheckpointMismatchError
 from aape_lightning.heads import AAPEHead, ZeroShotHead
 from aape_lightning.tasks import ClassificationTask
+from aape_lightning.tasks.base import FrozenBackboneTask
 
 
 def datamodule(root, **kw) -> ClassificationDataModule:
@@ -103,3 +105,70 @@ def test_predict_class_set_chooses_the_classes_predicted(tiny_clip, tiny_dataset
     assert len(classes) == 6 * 16 and set(classes) <= allowed
     if chosen is None:  # one softmax over both sets: both are predicted on this data
         assert set(classes) & set(sets["base"]) and set(classes) & set(sets["new"])
+
+
+# -- the frozen backbone's identity in checkpoints, and weights that do not fit -----------------------------------
+
+
+class _WithLayer(FrozenBackboneTask):
+    """A task with one trained layer, and a record of what ``on_load_checkpoint`` was given."""
+
+    def __init__(self, backbone: str, name: str = "layer") -> None:
+        super().__init__(backbone)
+        self.layer_name = name
+        setattr(self, name, torch.nn.Linear(2, 3))
+        self.loaded: list[dict] = []
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.loaded.append(dict(checkpoint))
+        super().on_load_checkpoint(checkpoint)
+
+
+def test_checkpoint_carries_the_backbone_and_data_and_refuses_another_backbone(tiny_clip):
+    model = FrozenBackboneTask(backbone=str(tiny_clip))
+    spec = model.backbone.spec
+    ckpt: dict = {}
+    model.on_save_checkpoint(ckpt)
+    assert ckpt == {"aape_backbone": {"name": spec.name, "sha256": spec.sha256}}
+    model.data_config = {"shots": 4}
+    model.on_save_checkpoint(ckpt)
+    assert ckpt["aape_data"] == {"shots": 4}
+
+    loops = {"fit_loop": {"state_dict": {"combined_loader": [{"seen": 3}]}}}
+    model.on_load_checkpoint({"aape_backbone": ckpt["aape_backbone"], "loops": loops})
+    assert model._loader_states == [{"seen": 3}]
+    model.on_load_checkpoint({})  # an old checkpoint without the key: accepted, no loader state
+    assert model._loader_states is None
+    other = {"name": "ViT-X", "sha256": "f" * 64}
+    with pytest.raises(CheckpointMismatchError) as err:
+        model.on_load_checkpoint({"aape_backbone": other})
+    assert str(err.value) == (
+        f"checkpoint was trained on backbone 'ViT-X' (sha256 ffffffffffff) but the model now uses {spec.name!r} "
+        f"(sha256 {spec.sha256[:12]}); set model.backbone to the checkpoint's backbone"
+    )
+
+
+def test_init_from_checks_the_frozen_models_and_takes_nothing_else(tiny_clip):
+    model = _WithLayer(str(tiny_clip))
+    mine = {"name": model.backbone.spec.name, "sha256": model.backbone.spec.sha256}
+    loops = {"fit_loop": {"state_dict": {"combined_loader": [{"seen": 3}]}}}
+    model.check_models_of({"aape_backbone": mine, "aape_lm": {"x": 1}, "loops": loops, "state_dict": {}})
+    assert model.loaded == [{"aape_backbone": mine, "aape_lm": {"x": 1}}]
+    assert model._loader_states is None  # the other run's data order is not taken
+    with pytest.raises(CheckpointMismatchError, match="set model.backbone to the checkpoint's backbone"):
+        model.check_models_of({"aape_backbone": {"name": "ViT-X", "sha256": "f" * 64}})
+
+
+def test_weights_that_do_not_fit_are_refused_in_one_line(tiny_clip):
+    model = _WithLayer(str(tiny_clip), name="w" * 400)  # a long name: the detail is cut at 300 characters
+    fits = {f"{'w' * 400}.weight": torch.zeros(3, 2), f"{'w' * 400}.bias": torch.zeros(3)}
+    model.load_state_dict(fits)
+    model.load_state_dict({**fits, "extra": torch.zeros(1)}, strict=False)  # strict is passed on
+    with pytest.raises(CheckpointMismatchError) as err:
+        model.load_state_dict({**fits, f"{'w' * 400}.weight": torch.zeros(4, 2)})
+    head = "the checkpoint's weights do not fit this model ("
+    tail = "); a model option changed its shape: drop that --model option to use the checkpoint's settings"
+    message = str(err.value)
+    assert message.startswith(head + "size mismatch for " + "w" * 100) and message.endswith(tail)
+    assert len(message) == len(head) + 300 + len(tail) and "\n" not in message
+    assert err.value.__cause__ is None and err.value.__suppress_context__

@@ -28,7 +28,7 @@ class Aggregator(nn.Module):
 
 
 def _masked_mean(prompts: Tensor, mask: Tensor) -> Tensor:
-    w = mask.to(prompts.dtype).unsqueeze(-1)  # (B, M, 1)
+    w = mask.to(prompts.dtype).unsqueeze(-1)  # (B, M, 1)  # pragma: no mutate: a bool mask promotes to the prompts' dtype in the product anyway
     return (prompts * w).sum(1) / w.sum(1).clamp_min(1.0)  # (B, d)
 
 
@@ -74,7 +74,7 @@ class AttentionAggregator(Aggregator):
             raise ValueError(f"AttentionAggregator: num_heads={num_heads} does not divide dim={dim}; pick a divisor")
         ffn_hidden = ffn_hidden or 4 * dim
         self.offset = nn.Parameter(torch.zeros(dim))
-        self.image_to_query = nn.Linear(dim, dim, bias=False) if condition_on_image else None  # W_x
+        self.image_to_query = nn.Linear(dim, dim, bias=False) if condition_on_image else None  # W_x  # pragma: no mutate: nn.Linear reads bias=None as False
         if self.image_to_query is not None:
             nn.init.zeros_(self.image_to_query.weight)
         self.norm1 = nn.LayerNorm(dim)
@@ -95,7 +95,8 @@ class AttentionAggregator(Aggregator):
 
     def _attend(self, image: Tensor, prompts: Tensor, mask: Tensor, need_weights: bool) -> tuple[Tensor, Tensor | None]:
         q = self.query(image, prompts, mask).unsqueeze(1)  # (B, 1, d)
-        seq = self.norm1(torch.cat([q, prompts.to(q.dtype)], dim=1))  # (B, 1 + M, d): LN1([q ; P])
+        prompts = prompts.to(q.dtype)  # pragma: no mutate: torch.cat below promotes half prompts to q's fp32 anyway
+        seq = self.norm1(torch.cat([q, prompts], dim=1))  # (B, 1 + M, d): LN1([q ; P])
         keep = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)  # (B, 1 + M), q always kept
         out, weights = self.attn(seq[:, :1], seq, seq, key_padding_mask=~keep, need_weights=need_weights)
         h = q + out  # (B, 1, d)
@@ -104,7 +105,7 @@ class AttentionAggregator(Aggregator):
 
     def forward(self, image: Tensor, prompts: Tensor, mask: Tensor) -> Tensor:
         y, _ = self._attend(image, prompts, mask, need_weights=False)
-        return F.normalize(y.float(), dim=-1)
+        return F.normalize(y.float(), dim=-1)  # pragma: no mutate: on (B, d) dim -1 is dim 1, normalize's default
 
     def attention(self, image: Tensor, prompts: Tensor, mask: Tensor) -> Tensor:
         """Attention of q on each prompt, averaged over heads, (B, M); for explaining p^a.
@@ -120,7 +121,7 @@ class MeanAggregator(Aggregator):
     """Ablation: the plain average of the prompt embeddings (nothing learned)."""
 
     def forward(self, image: Tensor, prompts: Tensor, mask: Tensor) -> Tensor:
-        return F.normalize(_masked_mean(prompts.float(), mask), dim=-1)
+        return F.normalize(_masked_mean(prompts.float(), mask), dim=-1)  # pragma: no mutate: on (B, d) dim -1 is dim 1, normalize's default
 
 
 class RandomAggregator(Aggregator):
@@ -132,11 +133,12 @@ class RandomAggregator(Aggregator):
 
     def forward(self, image: Tensor, prompts: Tensor, mask: Tensor) -> Tensor:
         if not self.training:
-            return F.normalize(_masked_mean(prompts.float(), mask), dim=-1)
-        scores = torch.rand(mask.shape, device=mask.device).masked_fill(~mask, -1.0)  # (B, M)
+            return F.normalize(_masked_mean(prompts.float(), mask), dim=-1)  # pragma: no mutate: on (B, d) dim -1 is dim 1, normalize's default
+        scores = torch.rand(mask.shape, device=mask.device)  # (B, M) in [0, 1)
+        scores = scores.masked_fill(~mask, -1.0)  # pragma: no mutate: any value below 0 keeps padding from being drawn
         pick = scores.argmax(dim=1)  # (B,)
         chosen = prompts[torch.arange(prompts.shape[0], device=prompts.device), pick]  # (B, d)
-        return F.normalize(chosen.float(), dim=-1)
+        return F.normalize(chosen.float(), dim=-1)  # pragma: no mutate: on (B, d) dim -1 is dim 1, normalize's default
 
 
 class MLPAggregator(Aggregator):
@@ -160,4 +162,4 @@ class MLPAggregator(Aggregator):
     def forward(self, image: Tensor, prompts: Tensor, mask: Tensor) -> Tensor:
         p_bar = _masked_mean(prompts.to(self.alpha.dtype), mask)  # (B, d)
         mixed = self.alpha * self.f(p_bar) + (1 - self.alpha) * p_bar  # (B, d)
-        return F.normalize(mixed.float(), dim=-1)
+        return F.normalize(mixed.float(), dim=-1)  # pragma: no mutate: on (B, d) dim -1 is dim 1, normalize's default

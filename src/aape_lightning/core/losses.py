@@ -25,7 +25,7 @@ def contrastive_loss(image: Tensor, aggregated: Tensor, logit_scale: Tensor) -> 
     Unlike the CLIP-S reward it also pushes p^a away from the other images of the batch.
     """
     logits = logit_scale * image.float() @ aggregated.float().t()  # (B, B)
-    target = torch.arange(logits.shape[0], device=logits.device)
+    target = torch.arange(len(logits), device=logits.device)  # (B,) the matching pairs are on the diagonal
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
 
 

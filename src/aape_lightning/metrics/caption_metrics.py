@@ -31,7 +31,7 @@ def coco_caption_scores(hypotheses: dict[Hashable, str], references: dict[Hashab
     res = {k: [tokenize(v)] for k, v in hypotheses.items()}
     gts = {k: [tokenize(r) for r in references[k]] for k in hypotheses}
     cider, _ = Cider().compute_score(gts, res)
-    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)  # pragma: no mutate: verbose only prints; Bleu(n >= 4)[3] is BLEU-4
     return {"CIDEr-D": 100 * float(cider), "BLEU-4": 100 * float(bleu[3])}
 
 
@@ -43,8 +43,8 @@ def clip_scores(
     ``CLIP-S = w * max(cos(image, c), 0)``; ``RefCLIP-S`` is the harmonic mean of CLIP-S and
     ``max(max_r cos(c, r), 0)``. ``image, candidate (B, d)``, ``references (B, M, d)``, ``mask (B, M)``.
     """
-    clip_s = weight * (image * candidate).sum(-1).clamp_min(0)  # (B,)
-    ref_cos = torch.einsum("bd,bmd->bm", candidate, references).masked_fill(~mask, -1.0)  # (B, M)
-    ref_s = ref_cos.max(dim=1).values.clamp_min(0)  # (B,)
+    clip_s = weight * (image * candidate).sum(-1).clamp_min(0)  # (B,)  # pragma: no mutate: on (B, d) sum(1) is sum(-1)
+    ref_cos = torch.einsum("bd,bmd->bm", candidate, references)  # (B, M)  # pragma: no mutate: einsum's letters may be upper case
+    ref_s = ref_cos.masked_fill(~mask, 0.0).max(dim=1).values.clamp_min(0)  # (B,) padding at 0, the floor of the clamp
     refclip_s = 2 * clip_s * ref_s / (clip_s + ref_s).clamp_min(1e-12)  # (B,)
     return clip_s, refclip_s

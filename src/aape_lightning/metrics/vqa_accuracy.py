@@ -34,7 +34,8 @@ def _punctuation(text: str) -> str:
 def normalize_answer(answer: str) -> str:
     """The VQA evaluation's normalisation: punctuation, number words, articles, contractions."""
     text = _punctuation(answer.replace("\n", " ").replace("\t", " ").strip().lower())
-    words = [_CONTRACTIONS.get(_NUMBERS.get(w, w), _NUMBERS.get(w, w)) for w in text.split() if w not in _ARTICLES]
+    words = [_NUMBERS.get(w, w) for w in text.split() if w not in _ARTICLES]  # number words first, then contractions
+    words = [_CONTRACTIONS.get(w, w) for w in words]
     return " ".join(words)
 
 

@@ -87,3 +87,43 @@ def test_base_new_split_ceil_half_and_relabel():
     new = subsample_classes(items(5, 2), [3, 4])
     assert sorted({it.label for it in new}) == [0, 1]
     assert {it.classname for it in new if it.label == 0} == {"class3"}
+
+
+def test_val_shots_given_and_the_warning_names_each_split(caplog):
+    data = items(n_classes=2, per_class=6)
+    _, val = sample_few_shot(data, data, 5, 1, val_shots=2)
+    assert sorted(sum(it.label == k for it in val) for k in range(2)) == [2, 2]
+    with caplog.at_level(logging.WARNING):
+        sample_few_shot(data, data, 8, 1)  # 6 < 8 in train; val keeps min(8, 4) = 4 <= 6: no warning
+        sample_few_shot(data, data, 8, 1, val_shots=7, source="Tiny")
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum(m.startswith("few-shot train: ") for m in messages) == 1  # the default source
+    assert sum(m.startswith("Tiny train: ") for m in messages) == 1 and sum(m.startswith("Tiny val: ") for m in messages) == 1
+
+
+def test_short_classes_are_those_below_shots_and_at_most_ten_are_named(caplog):
+    from aape_lightning.data.classification.protocols import by_label, warn_short_classes
+
+    exact = by_label(items(n_classes=2, per_class=4))
+    assert warn_short_classes(exact, 4, "x") == {}  # exactly `shots` images is enough
+    many = by_label(items(n_classes=12, per_class=1))
+    with caplog.at_level(logging.WARNING):
+        short = warn_short_classes(many, 2, "x")
+    assert short == {f"class{c}": 1 for c in range(12)}
+    (message,) = [r.getMessage() for r in caplog.records]
+    listed = ", ".join(f"'class{c}' 1" for c in range(10))
+    assert message.endswith(f"(Dassl without repeat): {listed} and 2 more")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        warn_short_classes(by_label(items(n_classes=10, per_class=1)), 2, "x")
+    assert caplog.records[0].getMessage().endswith(f"{listed}")  # ten: all named, no "more"
+
+
+def test_split_fingerprint_is_16_hex_of_the_paths_and_labels():
+    import hashlib
+
+    from aape_lightning.data.classification.protocols import split_fingerprint
+
+    rows = [LabelledImage("/a.png", 0, "x"), LabelledImage("/b.png", 1, "y")]
+    assert split_fingerprint(rows) == hashlib.sha256(b"/a.png\t0\n/b.png\t1\n").hexdigest()[:16]
+    assert split_fingerprint([rows[0], LabelledImage("/b.png", 2, "y")]) != split_fingerprint(rows)

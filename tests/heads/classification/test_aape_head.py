@@ -166,3 +166,55 @@ def test_feature_fusion_matches_its_explicit_formula(backbone):
     w = F.normalize(head.class_proj(head.class_features("all"))[None] + head.aape_proj(p)[:, None], dim=-1)
     expected = backbone.logit_scale * torch.einsum("bd,bkd->bk", f, w)
     assert torch.allclose(head(f, "all").logits, expected, atol=1e-4)
+
+
+def test_shuffle_diagnostic_from_two_images_and_none_for_one(backbone):
+    head = AAPEHead(backbone, residual=False)
+    head.set_classes("all", CLASSES, "a photo of a {}.")
+    f = backbone.encode_image(images(2))
+    h = head.core.generator(f)
+    assert torch.allclose(head.diagnostic_logits(f, "all")["shuffled"], head.logits(f, h.flip(0), "all"), atol=1e-6)
+    assert head.diagnostic_logits(f[:1], "all") == {}
+
+
+def test_token_fusion_tokenises_each_class_set_once_with_one_placeholder_per_token(backbone):
+    head = AAPEHead(backbone, fusion="token", n_tokens=2)
+    head.set_classes("all", CLASSES, "a photo of a {}.")
+    tokens = head._class_tokens("all")
+    assert head._class_tokens("all") is tokens  # cached
+    assert torch.equal(tokens, backbone.tokenize([f"X X a photo of a {c}." for c in CLASSES]).to(tokens.device))
+
+
+@pytest.mark.parametrize("fusion", ["feature", "modulate"])
+def test_linear_fusions_with_short_class_weights_match_their_formula(backbone, fusion):
+    """P1 = 0.1 I: |w_k(x)| before normalising is well below 1, so the cosine's denominator is not clamped."""
+    torch.manual_seed(0)
+    head = AAPEHead(backbone, fusion=fusion)
+    head.set_classes("all", CLASSES, "a photo of a {}.")
+    with torch.no_grad():
+        head.class_proj.weight.mul_(0.1)
+        torch.nn.init.normal_(head.aape_proj.weight, std=0.01)
+    f = backbone.encode_image(images())
+    p, c = head.core.generator(f), head.class_features("all")
+    side = head.aape_proj(p)[:, None] * (c[None] if fusion == "modulate" else 1)  # (B, K | 1, d)
+    w = F.normalize(head.class_proj(c)[None] + side, dim=-1)  # (B, K, d)
+    expected = backbone.logit_scale * torch.einsum("bd,bkd->bk", f, w)
+    assert torch.allclose(head(f, "all").logits, expected, atol=1e-4)
+
+
+def test_prompts_are_used_only_in_training_with_labels_of_the_prompted_set(backbone):
+    from aape_lightning.core.losses import contrastive_loss
+
+    head = AAPEHead(backbone, core=partial(AAPECore, aggregator_loss="contrastive", aggregator_weight=1.0))
+    head.set_classes("all", CLASSES, "a photo of a {}.")
+    head.set_classes("other", CLASSES, "a photo of a {}.")
+    bank = F.normalize(torch.randn(len(CLASSES), 3, backbone.embed_dim), dim=-1)
+    head.set_prompts("all", bank, torch.ones(len(CLASSES), 3, dtype=torch.bool))
+    f, labels = backbone.encode_image(images(4)), torch.tensor([0, 1, 2, 3])
+    assert head.eval()(f, "all", labels).losses == {}  # evaluation
+    head.train()
+    assert head(f, "all").losses == {} and head(f, "other", labels).losses == {}  # no labels; another class set
+    out = head(f, "all", labels)
+    aggregated = head.core.aggregator(f, bank[labels], torch.ones(4, 3, dtype=torch.bool)).detach()
+    expected = contrastive_loss(f, aggregated, backbone.logit_scale)  # at CLIP's logit scale
+    assert torch.isclose(out.losses["aggregator"], expected, atol=1e-5)
