@@ -300,3 +300,18 @@ def test_devices_must_be_a_comma_separated_list(tmp_path, tiny_clip, tiny_datase
     cfg = table_config(tmp_path, tiny_clip, tiny_dataset)
     assert main(["table", "--config", str(cfg), "--devices", "0,,1"]) == 2
     assert "--devices '0,,1'" in capsys.readouterr().err
+
+
+def test_a_results_folder_the_system_refuses_fails_before_any_run(tmp_path, monkeypatch, capsys):
+    zs = tmp_path / "zs.yaml"
+    zs.write_text("{}")
+    ran = []
+    monkeypatch.setattr(table_module, "run_one", lambda args, tests=None: ran.append(args) or {"base": 1.0})
+    (tmp_path / "a_file").write_text("")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"methods": {"zs": str(zs)}, "datasets": {"D": []}, "seeds": [1],
+                                    "output": str(tmp_path / "runs"), "results": str(tmp_path / "a_file" / "results")}))
+    assert main(["table", "--config", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "a_file" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert ran == []  # refused before any run was computed

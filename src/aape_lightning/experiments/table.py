@@ -423,6 +423,7 @@ def failure_summary(outcomes: list[Outcome]) -> str:
 
 def run_table(spec: TableSpec) -> tuple[str, list[Outcome]]:
     """Run a table spec; writes the markdown, CSV and plots, returns the markdown and every outcome."""
+    spec.results_dir().mkdir(parents=True, exist_ok=True)  # a folder the system refuses fails now, not after the runs
     if spec.layout == "cost":
         from aape_lightning.experiments.cost import run_cost
 
