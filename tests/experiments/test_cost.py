@@ -13,7 +13,8 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 def test_cost_table_counts_what_each_method_trains_and_costs(tmp_path, tiny_clip, tiny_dataset, cache_dir):
     spec = TableSpec(
         methods={"zero_shot": str(CONFIGS / "classification/zero_shot.yaml"),
-                 "coop": [str(CONFIGS / "classification/coop.yaml"), "--model.head.context.n_ctx", "4"]},
+                 "coop": [str(CONFIGS / "classification/coop.yaml"), "--model.head.context.n_ctx", "4"],
+                 "aape": str(CONFIGS / "classification/aape.yaml")},
         base=[str(CONFIGS / "fewshot.yaml")], datasets={"Tiny": ["--data.reader.root", str(tiny_dataset)]},
         seeds=[1], output=str(tmp_path / "cost"), results=str(tmp_path / "results"), name="cost", layout="cost",
         backbone=str(tiny_clip), cost={"batch": 4, "repeats": 2},
@@ -27,6 +28,8 @@ def test_cost_table_counts_what_each_method_trains_and_costs(tmp_path, tiny_clip
     # CoOp trains its 4 context vectors of the text tower's token width (64 in the tiny CLIP)
     assert rows["coop"]["trained_parameters"] == rows["coop"]["inference_parameters"] == str(4 * 64)
     assert rows["zero_shot"]["inference_parameters"] == "0"
+    # AAPE's aggregator trains but its test-time class features, cached by the fit's test, must not break the count
+    assert 0 < int(rows["aape"]["inference_parameters"]) < int(rows["aape"]["trained_parameters"])
     assert float(rows["coop"]["train_s_per_epoch"]) > 0
     # FLOPs come from PyTorch's counter: zero-shot's class features are cached, CoOp runs the text tower
     # with its learned context at every forward, on top of the same image encoder

@@ -165,7 +165,8 @@ def run_cost(spec: TableSpec) -> str:
                      "--model.backbone", backbone, "--seed_everything", str(spec.seeds[0]),
                      "--trainer.max_epochs", str(opts["train_epochs"]), "--trainer.limit_val_batches", "0",
                      "--trainer.limit_test_batches", "1", "--trainer.logger", "false",
-                     "--trainer.enable_checkpointing", "false", "--trainer.default_root_dir", str(root)]
+                     "--trainer.enable_checkpointing", "false", "--trainer.default_root_dir", str(root),
+                     "--trainer.inference_mode", "false"]  # its cached class features are reused under autograd
             progress.start(f"{row} (build, fit {opts['train_epochs']} epoch)")
             start = time.perf_counter()
             task, data, epochs = build_method(args, train=True)
