@@ -8,13 +8,14 @@ from functools import partial
 import lightning as L
 import pytest
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 from aape_lightning.core import AAPECore
 from aape_lightning.data import ClassificationDataModule, CoOpSplitReader
 from aape_lightning.errors import CheckpointMismatchError
 from aape_lightning.heads import AAPEHead, ZeroShotHead
 from aape_lightning.tasks import ClassificationTask
-from aape_lightning.tasks.base import FrozenBackboneTask
+from aape_lightning.tasks.base import FrozenBackboneTask, lr_factor
 
 
 def datamodule(root, **kw) -> ClassificationDataModule:
@@ -36,8 +37,10 @@ def first_step(tiny_clip, tiny_dataset, tmp_path, optimizer=torch.optim.AdamW, *
 
 
 def test_training_loss_is_task_plus_weighted_distill_and_aggregator(tiny_clip, tiny_dataset, tmp_path, cache_dir):
-    one, *_ = first_step(tiny_clip, tiny_dataset, tmp_path, distill_weight=1.0)
+    one, _, model = first_step(tiny_clip, tiny_dataset, tmp_path, distill_weight=1.0)
     two, *_ = first_step(tiny_clip, tiny_dataset, tmp_path, distill_weight=2.0)
+    assert "train/loss" in model.trainer.progress_bar_metrics  # the sum is what the progress bar shows
+    assert "train/task_loss" not in model.trainer.progress_bar_metrics
     assert one["train/distill_loss"] > 0
     assert two["train/distill_loss"] == pytest.approx(2 * one["train/distill_loss"], rel=1e-5)
     assert two["train/task_loss"] == pytest.approx(one["train/task_loss"], rel=1e-6)
@@ -172,3 +175,175 @@ def test_weights_that_do_not_fit_are_refused_in_one_line(tiny_clip):
     assert message.startswith(head + "size mismatch for " + "w" * 100) and message.endswith(tail)
     assert len(message) == len(head) + 300 + len(tail) and "\n" not in message
     assert err.value.__cause__ is None and err.value.__suppress_context__
+
+
+def test_weights_strict_by_default_and_assign_passed_on(tiny_clip):
+    model = _WithLayer(str(tiny_clip))
+    fits = {"layer.weight": torch.ones(3, 2), "layer.bias": torch.ones(3)}
+    with pytest.raises(CheckpointMismatchError, match='Unexpected key\\(s\\) in state_dict: "extra"'):
+        model.load_state_dict({**fits, "extra": torch.zeros(1)})  # strict unless told otherwise
+    model.load_state_dict(fits)
+    assert model.layer.weight.data_ptr() != fits["layer.weight"].data_ptr()  # copied into the layer's own tensor
+    model.load_state_dict(fits, assign=True)
+    assert model.layer.weight.data_ptr() == fits["layer.weight"].data_ptr()  # assign=True takes the tensor itself
+
+
+def test_a_one_line_load_error_is_the_detail(tiny_clip):
+    """An error without torch's "Error(s) in loading" header line (here from a load hook) is quoted whole."""
+    model = _WithLayer(str(tiny_clip))
+
+    def refuse(*_):
+        raise RuntimeError("head built for 4 classes")
+
+    model.layer._register_load_state_dict_pre_hook(refuse)
+    with pytest.raises(CheckpointMismatchError) as err:
+        model.load_state_dict({"layer.weight": torch.zeros(3, 2), "layer.bias": torch.zeros(3)})
+    assert str(err.value).startswith("the checkpoint's weights do not fit this model (head built for 4 classes); ")
+
+
+# -- the backbone and cache a task is built with ------------------------------------------------------------------
+
+
+def test_default_backbone_is_the_packaged_demo_and_cache_dir_is_used(tiny_clip, tmp_path, cache_dir):
+    assert FrozenBackboneTask().backbone.spec.name == "demo"
+    model = FrozenBackboneTask(backbone=str(tiny_clip), cache_dir=str(tmp_path / "mine"))
+    assert model.backbone.text_cache.path.parent == tmp_path / "mine" / "text_features"  # not $AAPE_CACHE_DIR's
+
+
+def test_nothing_to_train_is_refused_naming_the_task(tiny_clip):
+    with pytest.raises(ValueError) as err:
+        FrozenBackboneTask(backbone=str(tiny_clip)).configure_optimizers()
+    assert str(err.value) == ("FrozenBackboneTask: nothing to train with this head; evaluate it with `aape test` "
+                              "instead of `fit`")
+
+
+# -- the schedule: lr_factor by hand, and the steps configure_optimizers derives from the Trainer ----------------
+
+
+@pytest.mark.parametrize("step, total, warmup, schedule, factor", [
+    (0, 4, 1, "cosine", 1e-3 / 0.1),  # warm-up: warmup_lr / base_lr
+    (1, 4, 1, "cosine", 1.0),  # the cosine starts at the base rate
+    (2, 4, 0, "cosine", 0.5),  # half way: 0.5 (1 + cos(pi / 2))
+    (2, 2, 1, "cosine", 0.0),  # the step after the last (total - warmup = 1): decayed to 0
+    (6, 4, 0, "cosine", 0.0),  # past the end it stays at 0, never rises again
+    (0, 4, 1, "constant", 1e-3 / 0.1),  # warm-up comes first in the constant schedule too
+    (3, 4, 1, "constant", 1.0),
+])
+def test_lr_factor_by_hand(step, total, warmup, schedule, factor):
+    assert lr_factor(step, total, warmup, 0.1, 1e-3, schedule) == pytest.approx(factor, abs=1e-12)
+
+
+class _Fit(FrozenBackboneTask):
+    """One trained layer on ``batches`` rows per epoch (batch size 1), with SGD at lr 0.1."""
+
+    def __init__(self, backbone: str, batches: int, **kw) -> None:
+        super().__init__(backbone, optimizer=partial(torch.optim.SGD, lr=0.1), **kw)
+        self.layer, self.batches = torch.nn.Linear(2, 1), batches
+
+    def training_step(self, batch, batch_idx):
+        return self.layer(batch[0]).sum()
+
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(torch.ones(self.batches, 2)), batch_size=1)
+
+
+def _learning_rates(model: FrozenBackboneTask, tmp_path, **trainer) -> list[float]:
+    """The learning rate each training step ran at."""
+    seen: list[float] = []
+
+    class Record(L.Callback):
+        def on_train_batch_start(self, trainer, *args):
+            seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+              enable_checkpointing=False, callbacks=[Record()], default_root_dir=tmp_path, **trainer).fit(model)
+    return seen
+
+
+def _cos(step: int, total: int) -> float:
+    return 0.1 * 0.5 * (1 + math.cos(math.pi * step / total))
+
+
+@pytest.mark.parametrize("batches, task, trainer, expected", [
+    # defaults: no warm-up, the cosine over the 4 steps
+    (4, {}, {"max_epochs": 1}, [0.1, _cos(1, 4), _cos(2, 4), _cos(3, 4)]),
+    # warm-up as long as the run: cut to total - 1 steps (at CoOp's default 1e-5), one step left for the schedule
+    (4, {"warmup_epochs": 1}, {"max_epochs": 1}, [1e-5] * 3 + [0.1]),
+    # a 1-step run: no warm-up at all
+    (1, {"warmup_epochs": 1, "warmup_lr": 1e-3}, {"max_epochs": 1}, [0.1]),
+    # constant after the warm-up epoch (2 steps of 4)
+    (2, {"warmup_epochs": 1, "warmup_lr": 1e-3, "schedule": "constant"}, {"max_epochs": 2}, [1e-3] * 2 + [0.1] * 2),
+    # only max_steps bounds the run (max_epochs -1): the run counts as one epoch, warm-up cut to total - 1
+    (2, {"warmup_epochs": 1, "warmup_lr": 1e-3}, {"max_steps": 4}, [1e-3] * 3 + [0.1]),
+    # max_steps cuts 3 epochs of 2 to 4 steps: warm-up 1 * 4 // 3 = 1 whole step, then the cosine over 3
+    (2, {"warmup_epochs": 1, "warmup_lr": 1e-3}, {"max_epochs": 3, "max_steps": 4},
+     [1e-3, 0.1, _cos(1, 3), _cos(2, 3)]),
+])
+def test_schedule_steps_from_the_trainer(tiny_clip, tmp_path, batches, task, trainer, expected):
+    seen = _learning_rates(_Fit(str(tiny_clip), batches, **task), tmp_path, **trainer)
+    assert seen == pytest.approx(expected, rel=1e-9)
+
+
+# -- resuming mid-epoch, and skipped images ------------------------------------------------------------------------
+
+
+class _Stateful(DataLoader):
+    """A training loader that keeps the state Lightning's loader interface hands it."""
+
+    given: object = "nothing"
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state) -> None:
+        self.given = state
+
+
+class _Loaders(_Fit):
+    """Training loaders in one of the shapes Lightning accepts: one loader, a list or a dict."""
+
+    def __init__(self, backbone: str, shape: str) -> None:
+        super().__init__(backbone, batches=1)
+        made = [_Stateful(TensorDataset(torch.ones(1, 2)), batch_size=1) for _ in range(2)]
+        plain = DataLoader(TensorDataset(torch.ones(1, 2)), batch_size=1)  # no state: skipped, takes none
+        self.loaders = {"one": made[0], "list": [made[0], plain, made[1]], "dict": {"a": made[0], "b": made[1]}}[shape]
+        self.made = made[:1] if shape == "one" else made
+
+    def training_step(self, batch, batch_idx):
+        return self.layer(torch.ones(1, 2)).sum()  # the batch's shape differs by loader shape; not what is tested
+
+    def train_dataloader(self):
+        return self.loaders
+
+
+@pytest.mark.parametrize("shape", ["one", "list", "dict"])
+def test_resumed_loaders_get_their_saved_state_in_order(tiny_clip, tmp_path, shape):
+    model = _Loaders(str(tiny_clip), shape)
+    model._loader_states = [{"seen": 1}, {"seen": 2}]  # as on_load_checkpoint reads them from a checkpoint
+    _learning_rates(model, tmp_path, max_epochs=1)
+    assert [dl.given for dl in model.made] == [{"seen": 1}, {"seen": 2}][:len(model.made)]
+    assert model._loader_states is None  # handed over once
+
+
+class _Skips(_Fit):
+    """Validation batches as the image data yields them: some images skipped, maybe none left."""
+
+    def __init__(self, backbone: str) -> None:
+        super().__init__(backbone, batches=1)
+        self.left: list[bool] = []
+
+    def validation_step(self, batch, batch_idx):
+        self.left.append(self._count_skipped(batch, "val"))
+
+    def val_dataloader(self):
+        x = torch.ones(1, 2)
+        batches = [{"skipped": 1, "image": x}, {"feature": x}, {"skipped": 2, "label": torch.zeros(0)}]
+        return DataLoader(batches, batch_size=None)
+
+
+def test_skipped_images_are_summed_over_the_stage(tiny_clip, tmp_path):
+    model = _Skips(str(tiny_clip))
+    logged = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+                       default_root_dir=tmp_path).validate(model, verbose=False)
+    assert logged == [{"val/skipped_images": 3.0}]  # 1 + 0 (no count: none skipped) + 2, not their mean
+    assert model.left == [False, False, True]  # True: nothing left to run on

