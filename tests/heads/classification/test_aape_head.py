@@ -218,3 +218,71 @@ def test_prompts_are_used_only_in_training_with_labels_of_the_prompted_set(backb
     aggregated = head.core.aggregator(f, bank[labels], torch.ones(4, 3, dtype=torch.bool)).detach()
     expected = contrastive_loss(f, aggregated, backbone.logit_scale)  # at CLIP's logit scale
     assert torch.isclose(out.losses["aggregator"], expected, atol=1e-5)
+
+
+def test_the_default_head_is_the_papers_concat_fusion_with_r_32_starting_at_zero_shot(backbone):
+    """Defaults: fusion "concat", hidden r = 32 (2dr + r + rd + d parameters in g), residual (step 0 = zero-shot)."""
+    head, zs = AAPEHead(backbone), ZeroShotHead(backbone)
+    d = backbone.embed_dim
+    assert sum(p.numel() for p in head.concat.parameters()) == 2 * d * 32 + 32 + 32 * d + d
+    for h in (head, zs):
+        h.set_classes("all", CLASSES, "a photo of a {}.")
+    f = backbone.encode_image(images())
+    assert torch.allclose(head(f, "all").logits, zs(f, "all").logits, atol=1e-5)
+
+
+def test_an_unknown_fusion_is_refused_with_the_known_ones_listed(backbone):
+    with pytest.raises(ValueError, match=r"^AAPEHead: fusion 'sum' is not one of 'concat', 'proxy', 'feature', "
+                                         r"'modulate', 'token'$"):
+        AAPEHead(backbone, fusion="sum")
+
+
+def test_token_fusion_defaults_to_one_soft_token(backbone):
+    head = AAPEHead(backbone, fusion="token")
+    head.set_classes("all", CLASSES, "a photo of a {}.")
+    tokens = head._class_tokens("all")
+    assert torch.equal(tokens, backbone.tokenize([f"X a photo of a {c}." for c in CLASSES]).to(tokens.device))
+
+
+def test_token_fusion_with_a_word_as_its_soft_token_scores_that_written_prompt(backbone):
+    """h(x) -> token map set to the embedding of "photo" for every image: the prompt is the plain text
+    "photo a photo of a <class>.", and the logits are tau * cos(f, its CLIP text feature)."""
+    head = AAPEHead(backbone, fusion="token")
+    head.set_classes("all", CLASSES, "a photo of a {}.")
+    word = backbone.embed_tokens(backbone.tokenize(["photo"]))[0, backbone.context_start]  # (w,)
+    with torch.no_grad():
+        head.to_tokens.weight.zero_()
+        head.to_tokens.bias.copy_(word)
+    f = backbone.encode_image(images())
+    text = backbone.encode_text([f"photo a photo of a {c}." for c in CLASSES])  # (K, d)
+    expected = backbone.logit_scale * f @ text.t()
+    assert torch.allclose(head.logits(f, head.core.generator(f), "all"), expected, atol=1e-4)
+
+
+def test_the_prompt_bank_follows_the_head_and_is_never_saved(backbone):
+    """Bank and mask are buffers (moved and cast with the head) left out of the state dict, so a
+    checkpoint loads into a head whose class set has another number of prompts."""
+    head = AAPEHead(backbone)
+    head.set_classes("all", CLASSES, "a photo of a {}.")
+    bank, mask = torch.randn(len(CLASSES), 3, backbone.embed_dim), torch.ones(len(CLASSES), 3, dtype=torch.bool)
+    head.set_prompts("all", bank, mask)
+    buffers = dict(head.named_buffers())
+    assert buffers["prompt_bank"] is bank and buffers["prompt_mask"] is mask
+    head.double()
+    assert head.prompt_bank.dtype == torch.float64 and head.prompt_mask.dtype == torch.bool
+    assert not {"prompt_bank", "prompt_mask"} & set(head.state_dict())
+    fresh = AAPEHead(backbone).double()
+    fresh.set_prompts("all", bank[:, :1].double(), mask[:, :1])
+    fresh.load_state_dict(head.state_dict())  # strict
+
+
+@pytest.mark.parametrize("fusion", ["feature", "modulate"])
+def test_linear_fusions_take_half_image_features(backbone, fusion):
+    """Image features in bf16 (a mixed-precision run) are cast to the projections' dtype, not refused."""
+    torch.manual_seed(0)
+    head = AAPEHead(backbone, fusion=fusion)
+    head.set_classes("all", CLASSES, "a photo of a {}.")
+    torch.nn.init.normal_(head.aape_proj.weight, std=0.3)
+    f = backbone.encode_image(images()).bfloat16()
+    h = head.core.generator(f.float())
+    assert torch.allclose(head.logits(f, h, "all"), head.logits(f.float(), h, "all"), atol=1e-5)

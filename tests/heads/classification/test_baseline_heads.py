@@ -271,3 +271,76 @@ def test_every_class_set_is_checked_against_the_context_when_classes_arrive(back
 def test_heads_say_whether_they_train(backbone):
     assert not ZeroShotHead(backbone).trains and not CuPLHead(backbone).trains
     assert CoOpHead(backbone).trains and LinearProbeHead(backbone).trains  # the probe before its classes exist
+
+
+def test_cupl_full_counts_the_template_as_one_more_prompt(backbone, feats):
+    """CuPL's "full" variant: w_k = normalise(mean(prompt features of k, template feature of k))."""
+    prompts = backbone.encode_text([f"a blurry picture of a {c}." for c in CLASSES])  # (K, d)
+    template = backbone.encode_text([TEMPLATE.format(c) for c in CLASSES])  # (K, d)
+    cupl = ready(CuPLHead(backbone, with_template=True))
+    cupl.set_prompts("all", prompts[:, None], torch.ones(4, 1, dtype=torch.bool))
+    expected = backbone.logit_scale * feats @ F.normalize((prompts + template) / 2, dim=-1).t()
+    assert torch.allclose(cupl(feats, "all").logits, expected, atol=1e-5)
+
+
+def test_cupl_without_prompts_for_a_class_set_says_so(backbone, feats):
+    with pytest.raises(KeyError, match=r"CuPLHead: no prompts were loaded for class set 'new' \(set data.prompts\)"):
+        ready(CuPLHead(backbone), "new")(feats, "new")
+
+
+def test_kgcoop_scores_coops_prompt_and_takes_underscored_init_words(backbone, feats):
+    """At init KgCoOp's logits are zero-shot CLIP's with "a photo of a <class>."; "a_photo_of_a" is the same init."""
+    expected = text_logits(backbone, feats, [TEMPLATE.format(c) for c in CLASSES])
+    for words in ("a photo of a", "a_photo_of_a"):
+        head = ready(KgCoOpHead(backbone, ContextOptions(ctx_init=words)))
+        assert torch.allclose(head(feats, "all").logits, expected, atol=1e-4), words
+
+
+def test_kgcoop_template_without_a_slot_is_named(backbone):
+    with pytest.raises(UserError, match=r"^KgCoOpHead: template 'a drawing' has no '\{\}' where the class name goes$"):
+        KgCoOpHead(backbone, template="a drawing")
+
+
+def test_zero_shot_templates_without_a_slot_are_named(backbone):
+    with pytest.raises(ValueError, match=r"^ZeroShotHead: templates without '\{\}' for the class name: \['a drawing'\]$"):
+        ZeroShotHead(backbone, templates=["a photo of a {}.", "a drawing"])
+
+
+def test_linear_probe_starts_at_zero_by_default_and_refuses_an_unknown_init(backbone, feats):
+    probe = ready(LinearProbeHead(backbone))
+    assert torch.equal(probe(feats, "all").logits, torch.zeros(5, len(CLASSES)))
+    with pytest.raises(ValueError, match=r"^LinearProbeHead: init 'random' is not one of 'zeros', 'zero_shot'$"):
+        LinearProbeHead(backbone, init="random")  # type: ignore[arg-type]
+
+
+def test_linear_probe_is_built_once_for_its_named_training_set(backbone, feats):
+    """With train_set="base" the layer waits for "base" (whatever arrives first); a second call keeps it."""
+    probe = LinearProbeHead(backbone, init="zero_shot", train_set="base")
+    probe.set_classes("new", ["cat", "dog"], TEMPLATE)
+    assert probe.linear is None
+    probe.set_classes("base", CLASSES, TEMPLATE)
+    assert probe.linear.out_features == len(CLASSES)
+    layer = probe.linear
+    probe.set_classes("base", CLASSES, TEMPLATE)  # e.g. the task's setup run again: training is kept
+    assert probe.linear is layer
+    half = feats.bfloat16()  # half features are cast to the layer's dtype
+    assert torch.allclose(probe(half, "base").logits, probe(half.float(), "base").logits, atol=1e-6)
+
+
+def test_cocoop_meta_net_is_linear_relu_linear_with_width_d_over_16(backbone):
+    """CoCoOp's meta-net: Linear(d, d // 16), ReLU, Linear(d // 16, w); at least one hidden unit."""
+    torch.manual_seed(0)
+    head = CoCoOpHead(backbone)
+    first, last = head.meta_net[0], head.meta_net[-1]
+    assert first.out_features == backbone.embed_dim // 16 and last.out_features == backbone.token_width
+    x = torch.randn(3, backbone.embed_dim)
+    expected = F.linear(torch.relu(F.linear(x, first.weight, first.bias)), last.weight, last.bias)  # (3, w)
+    assert torch.allclose(head.meta_net(x), expected, atol=1e-6)
+    assert CoCoOpHead(backbone, meta_hidden_ratio=2 * backbone.embed_dim).meta_net[0].out_features == 1
+
+
+def test_cocoop_checks_class_names_of_the_named_set(backbone):
+    head = ready(CoCoOpHead(backbone))
+    with pytest.raises(TextTooLongError, match=r"of class set 'new' takes"):
+        head.set_classes("new", ["big " * 30 + "moth"], TEMPLATE)
+    assert sorted(head.class_sets) == ["all"]

@@ -115,13 +115,24 @@ def test_half_inputs_and_autocast_compute_in_fp32(hidden):
 
 
 def test_parameter_count_matches_the_paper():
-    fusion = ConcatFusion(512, hidden=32)
+    fusion = ConcatFusion(512)  # the default hidden width is the paper's r = 32
     assert sum(p.numel() for p in fusion.parameters()) == 2 * 512 * 32 + 32 + 32 * 512 + 512  # 49,696
 
 
 def test_hidden_must_be_positive():
     with pytest.raises(ValueError, match="hidden=0"):
         ConcatFusion(DIM, hidden=0)
+    assert ConcatFusion(DIM, hidden=1).class_in.out_features == 1  # one hidden unit is allowed
+
+
+def test_the_cosine_ignores_the_image_norm_even_below_one():
+    """A cosine: a short image vector (|x| = 0.01) scores as the naive formula on the unit one."""
+    torch.manual_seed(0)
+    fusion = ConcatFusion(DIM)
+    randomise_last_layer(fusion)
+    x, w, h = inputs()
+    x = F.normalize(x, dim=-1)
+    assert torch.allclose(fusion.cosine(0.01 * x, w, h), naive_two_layer(fusion, x, w, h), atol=1e-5)
 
 
 def test_the_fusion_reads_h_when_h_carries_the_class():

@@ -11,9 +11,10 @@ from aape_lightning.heads import ContextOptions, KgCoOpHead
 CLASSES = ["red square", "green circle", "blue triangle", "sea lion"]
 
 
-def test_knowledge_loss_is_the_mean_per_class_cosine_distance(tiny_clip, tmp_path):
+@pytest.mark.parametrize(("weight", "w"), [({"weight": 3.0}, 3.0), ({}, 8.0)])  # KgCoOp's default: w = 8
+def test_knowledge_loss_is_the_mean_per_class_cosine_distance(tiny_clip, tmp_path, weight, w):
     backbone = FrozenCLIP.load(str(tiny_clip), tmp_path / "cache")
-    head = KgCoOpHead(backbone, ContextOptions(ctx_init="a photo of a"), weight=3.0)
+    head = KgCoOpHead(backbone, ContextOptions(ctx_init="a photo of a"), **weight)
     head.set_classes("all", CLASSES, "a photo of a {}.")
     torch.manual_seed(0)
     head.context.ctx.data += torch.randn_like(head.context.ctx) * 0.5  # away from the hand-written prompt
@@ -24,6 +25,6 @@ def test_knowledge_loss_is_the_mean_per_class_cosine_distance(tiny_clip, tmp_pat
     c = head.context("all").detach()  # (K, d) the learned prompts' text features
     t = backbone.encode_text([f"a photo of a {name}." for name in CLASSES])  # (K, d) the hand-written ones
     cos = [(c[k] * t[k]).sum() / (c[k].norm() * t[k].norm()) for k in range(len(CLASSES))]  # one per class
-    expected = 3.0 * sum(1 - x.item() for x in cos) / len(CLASSES)
+    expected = w * sum(1 - x.item() for x in cos) / len(CLASSES)
     assert expected > 1e-3  # the perturbation moved every class away from its template
     assert loss.item() == pytest.approx(expected, rel=1e-4)

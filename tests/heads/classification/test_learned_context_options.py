@@ -30,3 +30,11 @@ def test_n_ctx_leaves_room_for_sos_a_name_and_eot(backbone):
 def test_an_unknown_class_position_is_named(backbone):
     with pytest.raises(ValueError, match=r"^class_token_position 'left' is not one of 'end', 'middle', 'front'$"):
         LearnedContext(backbone, ContextOptions(class_token_position="left"))  # type: ignore[arg-type]
+
+
+def test_a_random_context_is_tokenized_as_coops_x_placeholders(backbone):
+    """CoOp's prompt for a random context of n = 4: "X X X X <class>." (the X tokens are replaced by the context)."""
+    context = LearnedContext(backbone, ContextOptions(n_ctx=4))
+    context.add_class_set("all", ["red square", "sea lion"])
+    tokens, _ = context._layouts["all"]
+    assert torch.equal(tokens, backbone.tokenize(["X X X X red square.", "X X X X sea lion."]).cpu())

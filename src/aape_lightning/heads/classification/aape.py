@@ -63,17 +63,19 @@ class AAPEHead(ClassificationHead):
         if fusion == "concat":
             self.concat = ConcatFusion(dim, hidden, residual)
         elif fusion in ("feature", "modulate"):
-            self.class_proj = nn.Linear(dim, dim, bias=False)  # P1
-            self.aape_proj = nn.Linear(dim, dim, bias=False)  # P2
+            self.class_proj = nn.Linear(dim, dim, bias=False)  # P1  # pragma: no mutate: nn.Linear reads bias=None as False
+            self.aape_proj = nn.Linear(dim, dim, bias=False)  # P2  # pragma: no mutate: nn.Linear reads bias=None as False
             nn.init.eye_(self.class_proj.weight)
             nn.init.zeros_(self.aape_proj.weight)
         elif fusion == "token":
             backbone.require_token_level(f"{type(self).__name__}(fusion='token')")
             self.n_tokens = n_tokens
             self.to_tokens = nn.Linear(dim, n_tokens * backbone.token_width)
-        self.register_buffer("prompt_bank", torch.empty(0), persistent=False)  # (K, M, d), training only
-        self.register_buffer("prompt_mask", torch.empty(0, dtype=torch.bool), persistent=False)  # (K, M)
-        self.prompt_set: str | None = None
+        # (K, M, d) and (K, M) of class set prompt_set, training only: buffers follow the head's device, not
+        # saved; set_prompts fills them before any read
+        self.register_buffer("prompt_bank", None, persistent=False)
+        self.register_buffer("prompt_mask", None, persistent=False)
+        self.prompt_set: str | None = None  # pragma: no mutate: no class set is named "" ("all", "base", a dataset)
         self._token_cache: dict[str, Tensor] = {}
 
     def set_prompts(self, class_set: str, embeddings: Tensor, mask: Tensor) -> None:
@@ -118,8 +120,8 @@ class AAPEHead(ClassificationHead):
         a = self.class_proj(self.class_features(class_set))  # (K, d)
         b = self.aape_proj(aape)  # (B, d)
         f = image.to(a.dtype)
-        num = f @ a.t() + (f * b).sum(-1, keepdim=True)  # (B, K): f.a_k + f.b
-        sq = a.pow(2).sum(-1)[None] + 2 * b @ a.t() + b.pow(2).sum(-1, keepdim=True)  # (B, K): |a_k + b|^2
+        num = f @ a.t() + (f * b).sum(1, keepdim=True)  # (B, K): f.a_k + f.b
+        sq = a.pow(2).sum(1)[None] + 2 * b @ a.t() + b.pow(2).sum(1, keepdim=True)  # (B, K): |a_k + b|^2
         return self.backbone.logit_scale * num.float() / sq.float().clamp_min(1e-12).sqrt()
 
     def _modulate_logits(self, image: Tensor, aape: Tensor, class_set: str) -> Tensor:
@@ -129,24 +131,28 @@ class AAPEHead(ClassificationHead):
         b = self.aape_proj(aape)  # (B, d)
         f = image.to(a.dtype)
         num = f @ a.t() + (f * b) @ c.t()  # (B, K): f.a_k + f.(b * c_k)
-        sq = a.pow(2).sum(-1)[None] + 2 * b @ (c * a).t() + b.pow(2) @ c.pow(2).t()  # (B, K): |a_k + b * c_k|^2
+        sq = a.pow(2).sum(1)[None] + 2 * b @ (c * a).t() + b.pow(2) @ c.pow(2).t()  # (B, K): |a_k + b * c_k|^2
         return self.backbone.logit_scale * num.float() / sq.float().clamp_min(1e-12).sqrt()
 
     def longest_template(self, template: str) -> str:
         """The token fusion tokenises ``X*n <template>`` per class."""
         text = super().longest_template(template)
-        return f"{' '.join(['X'] * self.n_tokens)} {text}" if self.fusion == "token" else text
+        return self._after_placeholders(text) if self.fusion == "token" else text
+
+    def _after_placeholders(self, text: str) -> str:
+        """``X*n <text>``: the placeholders the n soft tokens replace, then the class's text."""
+        return " ".join([*["X"] * self.n_tokens, text])
 
     def _class_tokens(self, class_set: str) -> Tensor:
         tokens = self._token_cache.get(class_set)
         if tokens is None or tokens.device != self.backbone.device:
             names, template = self.class_sets[class_set]
-            placeholders = " ".join(["X"] * self.n_tokens)
-            tokens = self.backbone.tokenize([f"{placeholders} {template.format(c)}" for c in names])  # (K, L)
+            tokens = self.backbone.tokenize([self._after_placeholders(template.format(c)) for c in names])  # (K, L)
             self._token_cache[class_set] = tokens
         return tokens
 
     def _token_logits(self, image: Tensor, aape: Tensor, class_set: str) -> Tensor:
         ctx = self.to_tokens(aape).view(aape.shape[0], 1, self.n_tokens, -1)  # (B, 1, n, w)
         weights = self.backbone.encode_with_context(self._class_tokens(class_set), ctx)  # (B, K, d)
-        return self.backbone.logit_scale * torch.einsum("bd,bkd->bk", image.float(), weights.float())
+        cos = torch.einsum("bd,bkd->bk", image.float(), weights.float())  # (B, K)  # pragma: no mutate: einsum's letters may be upper case
+        return self.backbone.logit_scale * cos

@@ -33,7 +33,7 @@ class CoCoOpHead(ClassificationHead):
         self.context = LearnedContext(backbone, context)
         dim = backbone.embed_dim
         hidden = max(dim // meta_hidden_ratio, 1)
-        self.meta_net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, backbone.token_width))
+        self.meta_net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, backbone.token_width))
 
     def set_classes(self, name: str, classnames: list[str], template: str) -> None:
         super().set_classes(name, classnames, template)
@@ -42,5 +42,5 @@ class CoCoOpHead(ClassificationHead):
     def forward(self, image: Tensor, class_set: str, labels: Tensor | None = None) -> HeadOutput:
         shift = self.meta_net(image)  # (B, w)
         weights = self.context(class_set, shift)  # (B, K, d)
-        logits = self.backbone.logit_scale * torch.einsum("bd,bkd->bk", image.float(), weights.float())
-        return HeadOutput(logits)
+        cos = torch.einsum("bd,bkd->bk", image.float(), weights.float())  # (B, K)  # pragma: no mutate: einsum's letters may be upper case
+        return HeadOutput(self.backbone.logit_scale * cos)

@@ -38,7 +38,7 @@ class ConcatFusion(nn.Module):
             self.literal = nn.Linear(2 * dim, dim)  # W, b
             return
         self.class_in = nn.Linear(dim, hidden)  # A, b1
-        self.aape_in = nn.Linear(dim, hidden, bias=False)  # B
+        self.aape_in = nn.Linear(dim, hidden, bias=False)  # B  # pragma: no mutate: nn.Linear reads bias=None as False
         self.out = nn.Linear(hidden, dim)  # W2, b2
         if residual:
             nn.init.zeros_(self.out.weight)
@@ -59,7 +59,7 @@ class ConcatFusion(nn.Module):
                 dot, sq = self._literal_terms(x, w, h)
             else:
                 dot, sq = self._fast_terms(x, w, h)
-            x_norm = x.norm(dim=-1, keepdim=True).clamp_min(1e-12)  # (B, 1)
+            x_norm = x.norm(dim=1, keepdim=True).clamp_min(1e-12)  # (B, 1)
             return dot / (x_norm * sq.clamp_min(1e-12).sqrt())  # (B, K)
 
     def _fast_terms(self, x: Tensor, w: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
@@ -78,13 +78,14 @@ class ConcatFusion(nn.Module):
         u = x @ w2  # (B, r): W2^T x
         gram = w2.t() @ w2  # (r, r): G
         v = b2 @ w2  # (r,): W2^T b2
-        dot = torch.einsum("br,bkr->bk", u, hid) + (x @ b2)[:, None]  # (B, K)
+        dot = torch.einsum("br,bkr->bk", u, hid)  # (B, K)  # pragma: no mutate: einsum's letters may be upper case
+        dot = dot + (x @ b2)[:, None]  # (B, K)
         sq = ((hid @ gram) * hid).sum(-1) + 2 * hid @ v + b2.pow(2).sum()  # (B, K): |g_bk|^2
         if self.residual:
             dot = dot + x @ w.t()  # (B, K): + x . w_k
             wt = w @ w2  # (K, r): W2^T w_k
             cross = (hid * wt[None]).sum(-1)  # (B, K): (W2^T w_k) . H_bk
-            sq = sq + (w.pow(2).sum(-1) + 2 * w @ b2)[None] + 2 * cross  # (B, K)
+            sq = sq + (w.pow(2).sum(1) + 2 * w @ b2)[None] + 2 * cross  # (B, K)
         return dot, sq
 
     def _literal_terms(self, x: Tensor, w: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
@@ -100,5 +101,5 @@ class ConcatFusion(nn.Module):
         weights = torch.relu(cw[None] + ch[:, None])  # (B, K, d)
         if self.residual:
             weights = weights + w[None]  # (B, K, d)
-        dot = torch.einsum("bd,bkd->bk", x, weights)  # (B, K)
+        dot = torch.einsum("bd,bkd->bk", x, weights)  # (B, K)  # pragma: no mutate: einsum's letters may be upper case
         return dot, weights.pow(2).sum(-1)

