@@ -5,7 +5,6 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -32,14 +31,17 @@ def trainer(tmp_path, **kw) -> L.Trainer:
                      enable_checkpointing=False, default_root_dir=tmp_path, **kw)
 
 
-class Normalise(nn.Module):
+class Identity(nn.Module):
+    """h(x) = x exactly: the image features are unit vectors already, and normalising them again moves the last
+    bit, which flips the near-ties of the tiny CLIP's random scores on some CPUs."""
+
     def forward(self, x):
-        return F.normalize(x.float(), dim=-1)
+        return x.float()
 
 
 def test_identity_generator_reproduces_plain_clip_retrieval(tiny_clip, captions_root, tmp_path, cache_dir):
     task = RetrievalTask(backbone=str(tiny_clip))
-    task.core.generator = Normalise()  # h = identity
+    task.core.generator = Identity()
     trainer(tmp_path).test(task, datamodule(captions_root, eval_batch_size=7), verbose=False)
     got = task.test_results
     plain = RetrievalTask(backbone=str(tiny_clip), query="image")
