@@ -15,6 +15,7 @@ from aape_lightning.errors import CheckpointMismatchError
 from aape_lightning.heads import AAPEHead, ZeroShotHead
 from aape_lightning.tasks import ClassificationTask
 from aape_lightning.tasks.base import FrozenBackboneTask
+from aape_lightning.tasks.optim import OptimSchedule
 
 
 def datamodule(root, **kw) -> ClassificationDataModule:
@@ -22,11 +23,10 @@ def datamodule(root, **kw) -> ClassificationDataModule:
     return ClassificationDataModule(CoOpSplitReader(str(root)), **kw)
 
 
-def first_step(tiny_clip, tiny_dataset, tmp_path, optimizer=torch.optim.AdamW, **core) -> tuple[dict, dict, ClassificationTask]:
+def first_step(tiny_clip, tiny_dataset, tmp_path, optim=OptimSchedule(), **core) -> tuple[dict, dict, ClassificationTask]:
     """Logged metrics of one training step of the AAPE head (same seed and data), the head's state before it, the model."""
     L.seed_everything(0)
-    model = ClassificationTask(backbone=str(tiny_clip), head=partial(AAPEHead, core=partial(AAPECore, **core)),
-                               optimizer=optimizer)
+    model = ClassificationTask(backbone=str(tiny_clip), head=AAPEHead, core=partial(AAPECore, **core), optim=optim)
     before = {k: v.clone() for k, v in model.head.state_dict().items()}
     trainer = L.Trainer(accelerator="cpu", max_steps=1, logger=False, enable_progress_bar=False,
                         enable_model_summary=False, enable_checkpointing=False, limit_val_batches=0,
@@ -53,10 +53,10 @@ def test_distill_kind_mse_is_twice_the_cosine_distance_on_unit_vectors(tiny_clip
 
 
 def test_aggregator_weight_zero_leaves_the_aggregator_untrained(tiny_clip, tiny_dataset, tmp_path, cache_dir):
-    sgd = partial(torch.optim.SGD, lr=0.5)  # no weight decay: a zero gradient changes nothing
+    sgd = OptimSchedule("sgd", lr=0.5, weight_decay=0.0, momentum=0.0)  # no weight decay: a zero gradient changes nothing
 
     def aggregator_moved(weight: float) -> tuple[float, bool]:
-        logged, before, model = first_step(tiny_clip, tiny_dataset, tmp_path, optimizer=sgd, aggregator_weight=weight)
+        logged, before, model = first_step(tiny_clip, tiny_dataset, tmp_path, optim=sgd, aggregator_weight=weight)
         after = model.head.state_dict()
         moved = [k for k in after if k.startswith("core.aggregator.") and not torch.equal(before[k], after[k])]
         return logged["train/aggregator_loss"], bool(moved)
@@ -75,8 +75,8 @@ def test_warmup_then_cosine_learning_rates(tiny_clip, tiny_dataset, tmp_path, ca
         def on_train_batch_start(self, trainer, *args):
             seen.append(trainer.optimizers[0].param_groups[0]["lr"])
 
-    model = ClassificationTask(backbone=str(tiny_clip), optimizer=partial(torch.optim.SGD, lr=0.1),
-                               warmup_epochs=1, warmup_lr=1e-3)
+    optim = OptimSchedule("sgd", lr=0.1, weight_decay=0.0, momentum=0.0, warmup_epochs=1, warmup_lr=1e-3)
+    model = ClassificationTask(backbone=str(tiny_clip), optim=optim)
     L.Trainer(accelerator="cpu", max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
               enable_checkpointing=False, limit_val_batches=0, callbacks=[Record()],
               default_root_dir=tmp_path).fit(model, datamodule(tiny_dataset))

@@ -21,9 +21,9 @@ class LinearProbeHead(ClassificationHead):
     """
 
     def __init__(
-        self, backbone: FrozenCLIP, init: Literal["zeros", "zero_shot"] = "zeros", train_set: str | None = None
+        self, backbone: FrozenCLIP, init: Literal["zeros", "zero_shot"] = "zeros", train_set: str | None = None, **kwargs
     ) -> None:
-        super().__init__(backbone)
+        super().__init__(backbone, **kwargs)
         self.init, self.train_set = init, train_set
         self.linear: nn.Linear | None = None
 
