@@ -39,6 +39,10 @@ class OptimSchedule:
             raise ValueError(f"optim.optimizer {self.optimizer!r} is not one of {', '.join(map(repr, OPTIMIZERS))}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"optim.schedule {self.schedule!r} is not one of 'cosine', 'constant'")
+        # plain numbers: the parsed bounded types would make checkpoints unreadable by torch.load(weights_only=True)
+        for name in ("lr", "weight_decay", "momentum", "warmup_lr"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "warmup_epochs", int(self.warmup_epochs))
 
     def build(self, params: list[torch.nn.Parameter], total_steps: int, epochs: int) -> dict:
         """The optimiser and its per-step schedule over ``total_steps`` steps in ``epochs`` epochs (Lightning's dict)."""
