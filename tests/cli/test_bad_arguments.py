@@ -92,8 +92,8 @@ def config(tmp_path, tiny_clip, tiny_dataset, cache_dir):
     ("data.shots", "-1", "data.shots=-1 (ClassificationDataModule) must be an integer >= 0"),
     ("data.val_shots", "-2", "data.val_shots=-2 (ClassificationDataModule) must be an integer >= 1 or null"),
     ("data.num_workers", "two", "data.num_workers='two' (ClassificationDataModule) must be an integer >= 0"),
-    ("model.head.core.generator.dropout", "1.5", "model.head.core.generator.dropout=1.5 (Generator) must be a number from 0 to 1"),
-    ("model.warmup_lr", "-1e-5", "model.warmup_lr=-1e-5 (ClassificationTask) must be a number >= 0"),
+    ("model.core.generator.dropout", "1.5", "model.core.generator.dropout=1.5 (Generator) must be a number from 0 to 1"),
+    ("model.optim.warmup_lr", "-1e-5", "model.optim.warmup_lr=-1e-5 (ClassificationTask) must be a number >= 0"),
 ])
 def test_a_number_out_of_bounds_is_one_line_naming_key_value_and_range(config, capsys, option, value, expected):
     assert expected in refusal(capsys, ["fit", "--config", str(config), f"--{option}={value}"])
