@@ -92,8 +92,8 @@ def config(tmp_path, tiny_clip, tiny_dataset, cache_dir):
     ("data.shots", "-1", "data.shots=-1 (ClassificationDataModule) must be an integer >= 0"),
     ("data.val_shots", "-2", "data.val_shots=-2 (ClassificationDataModule) must be an integer >= 1 or null"),
     ("data.num_workers", "two", "data.num_workers='two' (ClassificationDataModule) must be an integer >= 0"),
-    ("model.head.core.generator.dropout", "1.5", "model.head.core.generator.dropout=1.5 (Generator) must be a number from 0 to 1"),
-    ("model.warmup_lr", "-1e-5", "model.warmup_lr=-1e-5 (ClassificationTask) must be a number >= 0"),
+    ("model.core.generator.dropout", "1.5", "model.core.generator.dropout=1.5 (Generator) must be a number from 0 to 1"),
+    ("model.optim.warmup_lr", "-1e-5", "model.optim.warmup_lr=-1e-5 (ClassificationTask) must be a number >= 0"),
 ])
 def test_a_number_out_of_bounds_is_one_line_naming_key_value_and_range(config, capsys, option, value, expected):
     assert expected in refusal(capsys, ["fit", "--config", str(config), f"--{option}={value}"])
@@ -126,3 +126,44 @@ def test_a_config_that_is_not_yaml_of_options_names_file_line_and_what_was_expec
     assert main(["fit", "--config", str(config), "--config", str(bad)]) == 2
     lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("aape: error: ")]
     assert len(lines) == 1 and lines[0].startswith(f"aape: error: {bad}{expected}"), lines
+
+
+def returned_refusal(capsys, args) -> str:
+    """The one error line of a refusal ``main`` returns 2 for (raised before LightningCLI parses)."""
+    assert main(args) == 2
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("aape: error: ")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("option, expected", [
+    ("--model.head.core.distill_weight=3", "command line: '--model.head.core.distill_weight' moved: use model.core.distill_weight instead"),
+    ("--model.init_args.head.init_args.core.init_args.distill_weight=3",
+     "'--model.init_args.head.init_args.core.init_args.distill_weight' moved: use model.core.distill_weight instead"),
+    ("--model.optimizer=SGD", "'--model.optimizer' moved: use model.optim.optimizer instead"),
+    ("--model.optimizer.init_args.lr=0.1", "'--model.optimizer.init_args.lr' moved: use model.optim.lr instead"),
+    ("--model.optimizer.nesterov=true", "moved: use model.optim (optimizer: adamw or sgd, lr, weight_decay, momentum) instead"),
+    ("--model.schedule=constant", "'--model.schedule' moved: use model.optim.schedule instead"),
+    ("--model.warmup_epochs=1", "'--model.warmup_epochs' moved: use model.optim.warmup_epochs instead"),
+])
+def test_a_moved_key_on_the_command_line_is_one_line_naming_its_new_place(config, capsys, option, expected):
+    assert expected in returned_refusal(capsys, ["fit", "--config", str(config), option])
+
+
+def test_a_moved_key_in_a_config_names_that_file_and_the_new_place(config, tmp_path, capsys):
+    old = tmp_path / "old.yaml"
+    old.write_text("model:\n  init_args:\n    head:\n      class_path: AAPEHead\n      init_args:\n"
+                   "        core:\n          init_args:\n            distill_weight: 3\n")
+    line = returned_refusal(capsys, ["fit", "--config", str(config), "--config", str(old)])
+    assert line == f"aape: error: {old}: 'model.init_args.head.init_args.core' moved: use model.core instead (one key for every task)"
+    dotted = tmp_path / "dotted.yaml"
+    dotted.write_text("model:\n  warmup_lr: 0.001\n")
+    assert f"{dotted}: 'model.warmup_lr' moved: use model.optim.warmup_lr instead" in returned_refusal(
+        capsys, ["fit", "--config", str(config), "--config", str(dotted)])
+
+
+def test_the_new_keys_and_lookalikes_pass_the_moved_check():
+    from aape_lightning.lightning_cli import check_moved_keys
+
+    check_moved_keys(["fit", "--model.core.distill_weight=3", "--model.optim.optimizer=sgd", "--model.head.hidden=8",
+                      "--model.optimizers_note=x", "--data.schedule=1"])  # none moved: no error

@@ -64,7 +64,7 @@ def test_a_planted_number_fails():
         "AAPE reaches 61.34 mean H (results/demo_base2new.md), but 97.13 here is typed by hand,\n"
         "and so is a 12.5% gain.\n"
         "Settings are not results: `lr 0.002`, torch 2.14.1, a [link](results/x_0.123.png).\n"
-        "```bash\naape fit --model.head.core.reward_scale 2.57\n```\n"
+        "```bash\naape fit --model.core.reward_scale 2.57\n```\n"
         "```\nprinted output 55.55\n```\n"
     )
     assert offending_numbers(page, known) == [(1, "97.13"), (2, "12.5"), (8, "55.55")]

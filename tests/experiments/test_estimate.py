@@ -17,7 +17,7 @@ def test_base2new_and_chain_runs_are_counted_from_their_configs(tmp_path):
     cost_spec = TableSpec(methods={"aape": aape, "zero_shot": zs}, datasets={"DTD": []})
     cost = {"aape": {"train": 0.5, "test": 0.01}, "zero_shot": {"train": 0.0, "test": 0.02}}
     base = [str(CONFIGS / "fewshot.yaml")]  # 16 shots, 200 epochs
-    spec = TableSpec(methods={"aape_no_distill": str(CONFIGS / "classification/aape_no_distill.yaml"), "zero_shot": zs},
+    spec = TableSpec(methods={"aape_no_distill": [aape, "--model.core.distill_weight", "0.0"], "zero_shot": zs},
                      datasets={"DTD": [], "ImageNet": ["--config", str(CONFIGS / "datasets/imagenet.yaml")]},
                      base=base, seeds=[1, 2])  # fmt: skip
     got = estimate.estimate_table(spec, cost, cost_spec)

@@ -15,7 +15,8 @@ from aape_lightning.data import ClassificationDataModule, CoOpSplitReader
 from aape_lightning.errors import CheckpointMismatchError
 from aape_lightning.heads import AAPEHead, ZeroShotHead
 from aape_lightning.tasks import ClassificationTask
-from aape_lightning.tasks.base import FrozenBackboneTask, lr_factor
+from aape_lightning.tasks.base import FrozenBackboneTask
+from aape_lightning.tasks.optim import OptimSchedule, lr_factor
 
 
 def datamodule(root, **kw) -> ClassificationDataModule:
@@ -23,11 +24,10 @@ def datamodule(root, **kw) -> ClassificationDataModule:
     return ClassificationDataModule(CoOpSplitReader(str(root)), **kw)
 
 
-def first_step(tiny_clip, tiny_dataset, tmp_path, optimizer=torch.optim.AdamW, **core) -> tuple[dict, dict, ClassificationTask]:
+def first_step(tiny_clip, tiny_dataset, tmp_path, optim=OptimSchedule(), **core) -> tuple[dict, dict, ClassificationTask]:
     """Logged metrics of one training step of the AAPE head (same seed and data), the head's state before it, the model."""
     L.seed_everything(0)
-    model = ClassificationTask(backbone=str(tiny_clip), head=partial(AAPEHead, core=partial(AAPECore, **core)),
-                               optimizer=optimizer)
+    model = ClassificationTask(backbone=str(tiny_clip), head=AAPEHead, core=partial(AAPECore, **core), optim=optim)
     before = {k: v.clone() for k, v in model.head.state_dict().items()}
     trainer = L.Trainer(accelerator="cpu", max_steps=1, logger=False, enable_progress_bar=False,
                         enable_model_summary=False, enable_checkpointing=False, limit_val_batches=0,
@@ -56,10 +56,10 @@ def test_distill_kind_mse_is_twice_the_cosine_distance_on_unit_vectors(tiny_clip
 
 
 def test_aggregator_weight_zero_leaves_the_aggregator_untrained(tiny_clip, tiny_dataset, tmp_path, cache_dir):
-    sgd = partial(torch.optim.SGD, lr=0.5)  # no weight decay: a zero gradient changes nothing
+    sgd = OptimSchedule("sgd", lr=0.5, weight_decay=0.0, momentum=0.0)  # no weight decay: a zero gradient changes nothing
 
     def aggregator_moved(weight: float) -> tuple[float, bool]:
-        logged, before, model = first_step(tiny_clip, tiny_dataset, tmp_path, optimizer=sgd, aggregator_weight=weight)
+        logged, before, model = first_step(tiny_clip, tiny_dataset, tmp_path, optim=sgd, aggregator_weight=weight)
         after = model.head.state_dict()
         moved = [k for k in after if k.startswith("core.aggregator.") and not torch.equal(before[k], after[k])]
         return logged["train/aggregator_loss"], bool(moved)
@@ -78,8 +78,8 @@ def test_warmup_then_cosine_learning_rates(tiny_clip, tiny_dataset, tmp_path, ca
         def on_train_batch_start(self, trainer, *args):
             seen.append(trainer.optimizers[0].param_groups[0]["lr"])
 
-    model = ClassificationTask(backbone=str(tiny_clip), optimizer=partial(torch.optim.SGD, lr=0.1),
-                               warmup_epochs=1, warmup_lr=1e-3)
+    optim = OptimSchedule("sgd", lr=0.1, weight_decay=0.0, momentum=0.0, warmup_epochs=1, warmup_lr=1e-3)
+    model = ClassificationTask(backbone=str(tiny_clip), optim=optim)
     L.Trainer(accelerator="cpu", max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
               enable_checkpointing=False, limit_val_batches=0, callbacks=[Record()],
               default_root_dir=tmp_path).fit(model, datamodule(tiny_dataset))
@@ -234,10 +234,10 @@ def test_lr_factor_by_hand(step, total, warmup, schedule, factor):
 
 
 class _Fit(FrozenBackboneTask):
-    """One trained layer on ``batches`` rows per epoch (batch size 1), with SGD at lr 0.1."""
+    """One trained layer on ``batches`` rows per epoch (batch size 1), with plain SGD at lr 0.1; ``optim``: the rest."""
 
-    def __init__(self, backbone: str, batches: int, **kw) -> None:
-        super().__init__(backbone, optimizer=partial(torch.optim.SGD, lr=0.1), **kw)
+    def __init__(self, backbone: str, batches: int, **optim) -> None:
+        super().__init__(backbone, optim=OptimSchedule("sgd", lr=0.1, weight_decay=0.0, momentum=0.0, **optim))
         self.layer, self.batches = torch.nn.Linear(2, 1), batches
 
     def training_step(self, batch, batch_idx):
@@ -264,7 +264,7 @@ def _cos(step: int, total: int) -> float:
     return 0.1 * 0.5 * (1 + math.cos(math.pi * step / total))
 
 
-@pytest.mark.parametrize("batches, task, trainer, expected", [
+@pytest.mark.parametrize("batches, optim, trainer, expected", [
     # defaults: no warm-up, the cosine over the 4 steps
     (4, {}, {"max_epochs": 1}, [0.1, _cos(1, 4), _cos(2, 4), _cos(3, 4)]),
     # warm-up as long as the run: cut to total - 1 steps (at CoOp's default 1e-5), one step left for the schedule
@@ -279,8 +279,8 @@ def _cos(step: int, total: int) -> float:
     (2, {"warmup_epochs": 1, "warmup_lr": 1e-3}, {"max_epochs": 3, "max_steps": 4},
      [1e-3, 0.1, _cos(1, 3), _cos(2, 3)]),
 ])
-def test_schedule_steps_from_the_trainer(tiny_clip, tmp_path, batches, task, trainer, expected):
-    seen = _learning_rates(_Fit(str(tiny_clip), batches, **task), tmp_path, **trainer)
+def test_schedule_steps_from_the_trainer(tiny_clip, tmp_path, batches, optim, trainer, expected):
+    seen = _learning_rates(_Fit(str(tiny_clip), batches, **optim), tmp_path, **trainer)
     assert seen == pytest.approx(expected, rel=1e-9)
 
 

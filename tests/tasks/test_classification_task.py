@@ -121,3 +121,28 @@ def test_unreadable_test_image_fails_or_is_skipped_and_counted(tiny_clip, tiny_d
     results = trainer(tmp_path).test(model, dm, verbose=False)
     assert sum(v for r in results for k, v in r.items() if "skipped_images" in k) == 1
     assert set(model.test_results) == {"base", "new", "H"}
+
+
+def test_the_core_is_the_tasks_option_and_reaches_only_heads_that_read_it(tiny_clip, tiny_dataset, tmp_path, capsys,
+                                                                           cache_dir):
+    """``model.core`` (as in every task) builds AAPEHead's core; another head builds none; ``model.head.core`` is no key."""
+    from functools import partial
+
+    import yaml
+
+    from aape_lightning.cli import main
+    from aape_lightning.core import AAPECore
+    from cli_helpers import write_config
+
+    aape = ClassificationTask(backbone=str(tiny_clip), core=partial(AAPECore, distill_weight=2.0))
+    assert aape.head.core.distill_weight == 2.0
+    assert not any("core" in name for name, _ in ClassificationTask(backbone=str(tiny_clip), head=ZeroShotHead).named_modules())
+    config = write_config(tmp_path / "c.yaml", tiny_clip, tiny_dataset, tmp_path / "runs")
+    with pytest.raises(SystemExit) as done:
+        main(["fit", "--config", str(config), "--model.core.distill_weight", "3", "--print_config"])
+    assert done.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)["model"]["init_args"]
+    assert printed["core"]["init_args"]["distill_weight"] == 3.0 and "core" not in (printed["head"].get("init_args") or {})
+    assert main(["fit", "--config", str(config), "--model.head.core.distill_weight", "3"]) == 2
+    assert capsys.readouterr().err == ("aape: error: command line: '--model.head.core.distill_weight' moved: use "
+                                       "model.core.distill_weight instead (one key for every task)\n")

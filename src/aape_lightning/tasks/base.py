@@ -1,22 +1,18 @@
 """What every task shares, written once.
 
 The frozen backbone and its identity in checkpoints, the sum and logging of the extra losses a
-head or the AAPE core returns, and the optimiser with CoOp's warm-up + cosine schedule.
+head or the AAPE core returns, and the optimiser and schedule (one ``OptimSchedule`` block, tasks/optim.py).
 """
 
 from __future__ import annotations
 
-import math
-from typing import Literal
-
 import lightning as L
 import torch
-from jsonargparse.typing import NonNegativeFloat, NonNegativeInt
-from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
 from aape_lightning.backbones.load import load_backbone
 from aape_lightning.errors import CheckpointMismatchError
+from aape_lightning.tasks.optim import OptimSchedule
 
 
 class FrozenBackboneTask(L.LightningModule):
@@ -29,26 +25,19 @@ class FrozenBackboneTask(L.LightningModule):
             see docs/backbones.md.
         cache_dir: where downloads and prompt embeddings are cached (default: $AAPE_CACHE_DIR,
             else $XDG_CACHE_HOME/aape).
-        optimizer: the optimiser, called with the trainable parameters only.
-        schedule: "cosine" decay to 0 over the run, or "constant".
-        warmup_epochs: epochs at ``warmup_lr`` before the schedule starts (CoOp: 1 at 1e-5).
-        warmup_lr: the constant learning rate during warm-up.
+        optim: the optimiser and learning-rate schedule of the trainable parameters (tasks/optim.py).
     """
 
     def __init__(
         self,
         backbone: str = "demo",
         cache_dir: str | None = None,
-        optimizer: OptimizerCallable = torch.optim.AdamW,
-        schedule: Literal["cosine", "constant"] = "cosine",  # pragma: no mutate: lr_factor reads every schedule but "constant" as the cosine
-        warmup_epochs: NonNegativeInt = 0,
-        warmup_lr: NonNegativeFloat = 1e-5,
+        optim: OptimSchedule = OptimSchedule(),
     ) -> None:
         super().__init__()
         self.backbone = load_backbone(backbone, cache_dir)
-        self._optimizer = optimizer
+        self.optim = optim
         self.data_config: dict | None = None  # the CLI's data settings, saved so `aape test --ckpt_path` needs none
-        self.schedule, self.warmup_epochs, self.warmup_lr = schedule, warmup_epochs, warmup_lr
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["aape_backbone"] = {"name": self.backbone.spec.name, "sha256": self.backbone.spec.sha256}
@@ -153,23 +142,5 @@ class FrozenBackboneTask(L.LightningModule):
             raise ValueError(
                 f"{type(self).__name__}: nothing to train with this head; evaluate it with `aape test` instead of `fit`"
             )
-        optimizer = self._optimizer(params)
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
         epochs = max(self.trainer.max_epochs, 1)  # fit sets -1 when only max_steps bounds the run
-        warmup = min(total - 1, self.warmup_epochs * total // epochs)
-        base_lrs = [group["lr"] for group in optimizer.param_groups]
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer,
-            [lambda s, lr=lr: lr_factor(s, total, warmup, lr, self.warmup_lr, self.schedule) for lr in base_lrs],
-        )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-
-def lr_factor(step: int, total: int, warmup: int, base_lr: float, warmup_lr: float, schedule: str) -> float:
-    """Multiplier of ``base_lr`` at ``step``: ``warmup_lr`` for ``warmup`` steps, then cosine to 0 (or constant)."""
-    if step < warmup:
-        return warmup_lr / base_lr
-    if schedule == "constant":
-        return 1.0
-    progress = (step - warmup) / max(total - warmup, 1)
-    return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        return self.optim.build(params, int(self.trainer.estimated_stepping_batches), epochs)

@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
-import torch
-from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveInt
-from lightning.pytorch.cli import OptimizerCallable
+from jsonargparse.typing import NonNegativeFloat, PositiveInt
 from torch import Tensor
 from torchmetrics import MeanMetric
 
 from aape_lightning.core.aape import AAPECore
 from aape_lightning.metrics.caption_metrics import clip_scores, coco_caption_scores
 from aape_lightning.prompts.bank import pad_prompt_embeddings
+from aape_lightning.tasks.optim import OptimSchedule
 from aape_lightning.tasks.prefix_lm_task import PrefixLMTask, gather_objects
 
 
@@ -46,13 +45,9 @@ class CaptioningTask(PrefixLMTask):
         clip_score_weight: NonNegativeFloat = 2.5,
         clip_score_prefix: str = "A photo depicts",
         cache_dir: str | None = None,
-        optimizer: OptimizerCallable = torch.optim.AdamW,
-        schedule: Literal["cosine", "constant"] = "cosine",
-        warmup_epochs: NonNegativeInt = 0,
-        warmup_lr: NonNegativeFloat = 1e-5,
+        optim: OptimSchedule = OptimSchedule(),
     ) -> None:
-        super().__init__(backbone, lm, num_image_tokens, use_aape, num_aape_tokens, core, init_from, cache_dir, optimizer,
-                         schedule, warmup_epochs, warmup_lr)  # fmt: skip
+        super().__init__(backbone, lm, num_image_tokens, use_aape, num_aape_tokens, core, init_from, cache_dir, optim)
         self.save_hyperparameters(ignore=["init_from"])
         self.prompt_ids = self.lm.encode([prompt])[0] if prompt else []
         self.clip_s, self.refclip_s = MeanMetric(), MeanMetric()

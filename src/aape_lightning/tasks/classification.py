@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from jsonargparse.typing import NonNegativeFloat, NonNegativeInt
-from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from aape_lightning.backbones.frozen_clip import FrozenCLIP
+from aape_lightning.core.aape import AAPECore
 from aape_lightning.data.classification.contract import ClassificationData
 from aape_lightning.errors import CheckpointMismatchError
-from aape_lightning.heads.classification import AAPEHead, ClassificationHead
+from aape_lightning.heads.classification import AAPEHead
+from aape_lightning.heads.classification.base import CoreFactory, HeadFactory
 from aape_lightning.metrics.harmonic_mean import harmonic_mean
 from aape_lightning.prompts.bank import pad_prompt_embeddings
 from aape_lightning.prompts.generate import read_class_list
 from aape_lightning.prompts.keys import nfc
 from aape_lightning.tasks.base import FrozenBackboneTask
+from aape_lightning.tasks.optim import OptimSchedule
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,9 @@ class ClassificationTask(FrozenBackboneTask):
 
     Args:
         backbone: a CLIP name, a local checkpoint file, or "demo".
-        head: the classification head, called with the frozen backbone.
+        head: the classification head, called with the frozen backbone and ``core``.
+        core: the task-agnostic AAPE core (aggregator, generator, lambda), called with the width; the
+            heads that read h(x) (AAPEHead) build it, the others ignore it.
         class_sets: class names per set; filled from the data at fit time and kept in the
             checkpoint, so test and predict need no training config. A set may be a class-list
             file (one name a line, or a JSON list): ``aape predict --ckpt_path X --model.class_sets
@@ -43,29 +44,24 @@ class ClassificationTask(FrozenBackboneTask):
         cache_image_features: take image features from the persistent feature store when the data
             has them (``data.feature_store``); false: batches carry pixels, encoded every step.
         cache_dir: where downloads and prompt embeddings are cached.
-        optimizer: the optimiser, called with the trainable parameters.
-        schedule: "cosine" or "constant".
-        warmup_epochs: constant warm-up epochs.
-        warmup_lr: the warm-up learning rate.
+        optim: the optimiser and schedule, as for every task (tasks/optim.py).
     """
 
     def __init__(
         self,
         backbone: str = "demo",
-        head: Callable[[FrozenCLIP], ClassificationHead] = AAPEHead,
+        head: HeadFactory = AAPEHead,
+        core: CoreFactory = AAPECore,
         class_sets: dict[str, list[str] | str] | None = None,
         template: str | None = None,
         predict_class_set: str | None = None,
         cache_image_features: bool = True,
         cache_dir: str | None = None,
-        optimizer: OptimizerCallable = torch.optim.AdamW,
-        schedule: Literal["cosine", "constant"] = "cosine",
-        warmup_epochs: NonNegativeInt = 0,
-        warmup_lr: NonNegativeFloat = 1e-5,
+        optim: OptimSchedule = OptimSchedule(),
     ) -> None:
-        super().__init__(backbone, cache_dir, optimizer, schedule, warmup_epochs, warmup_lr)
+        super().__init__(backbone, cache_dir, optim)
         self.save_hyperparameters()
-        self.head = head(self.backbone)
+        self.head = head(self.backbone, core=core)
         self.train_set = "all"
         self.metrics = nn.ModuleDict()
         self._prompts_loaded: set[str] = set()

@@ -5,11 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 import torch
-from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveInt
-from lightning.pytorch.cli import OptimizerCallable
+from jsonargparse.typing import PositiveInt
 from torch import Tensor
 
 from aape_lightning.core.aape import AAPECore
@@ -17,6 +15,7 @@ from aape_lightning.errors import CheckpointMismatchError
 from aape_lightning.language import FrozenLM, PrefixLM
 from aape_lightning.prompts.bank import pad_prompt_embeddings
 from aape_lightning.tasks.base import FrozenBackboneTask
+from aape_lightning.tasks.optim import OptimSchedule
 
 log = logging.getLogger(__name__)
 TRAINED = ("prefix_lm.image_map.", "prefix_lm.aape_map.", "core.")  # what LiMBeR + AAPE train: the maps and the core
@@ -41,10 +40,8 @@ class PrefixLMTask(FrozenBackboneTask):
             VQA from a captioning run with ``aape test --config configs/demo/vqa.yaml
             --model.init_from X``. Not saved in checkpoints (their own weights are complete).
         cache_dir: where downloads and caption embeddings are cached.
-        optimizer: the optimiser, called with the trainable parameters (the maps and the core).
-        schedule: "cosine" or "constant".
-        warmup_epochs: constant warm-up epochs.
-        warmup_lr: the warm-up learning rate.
+        optim: the optimiser and schedule of the trainable parts (the maps and the core), as for every
+            task (tasks/optim.py).
     """
 
     def __init__(
@@ -57,12 +54,9 @@ class PrefixLMTask(FrozenBackboneTask):
         core: Callable[[int], AAPECore] = AAPECore,
         init_from: str | None = None,
         cache_dir: str | None = None,
-        optimizer: OptimizerCallable = torch.optim.AdamW,
-        schedule: Literal["cosine", "constant"] = "cosine",
-        warmup_epochs: NonNegativeInt = 0,
-        warmup_lr: NonNegativeFloat = 1e-5,
+        optim: OptimSchedule = OptimSchedule(),
     ) -> None:
-        super().__init__(backbone, cache_dir, optimizer, schedule, warmup_epochs, warmup_lr)
+        super().__init__(backbone, cache_dir, optim)
         dim = self.backbone.embed_dim
         self.core = core(dim) if use_aape else None
         self.prefix_lm = PrefixLM(FrozenLM.load(lm, cache_dir), dim, num_image_tokens, use_aape, num_aape_tokens)

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveInt
-from lightning.pytorch.cli import OptimizerCallable
+from jsonargparse.typing import PositiveInt
 from torch import Tensor, nn
 
 from aape_lightning.core import AAPECore, contrastive_loss
@@ -22,6 +21,7 @@ from aape_lightning.errors import CheckpointMismatchError, DataError
 from aape_lightning.metrics.retrieval_recall import RetrievalRecall
 from aape_lightning.prompts.bank import pad_prompt_embeddings
 from aape_lightning.tasks.base import FrozenBackboneTask
+from aape_lightning.tasks.optim import OptimSchedule
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class RetrievalTask(FrozenBackboneTask):
         cache_image_features: take image features from the feature store when the data has them
             (``data.feature_store``); false: batches carry pixels, encoded every step.
         cache_dir: where downloads and caption embeddings are cached.
-        optimizer, schedule, warmup_epochs, warmup_lr: as for every task (tasks/base.py).
+        optim: the optimiser and schedule, as for every task (tasks/optim.py).
     """
 
     def __init__(
@@ -52,12 +52,9 @@ class RetrievalTask(FrozenBackboneTask):
         recall_ks: list[PositiveInt] = [1, 5, 10],  # noqa: B006 (jsonargparse needs the literal default)
         cache_image_features: bool = True,
         cache_dir: str | None = None,
-        optimizer: OptimizerCallable = torch.optim.AdamW,
-        schedule: Literal["cosine", "constant"] = "cosine",
-        warmup_epochs: NonNegativeInt = 0,
-        warmup_lr: NonNegativeFloat = 1e-5,
+        optim: OptimSchedule = OptimSchedule(),
     ) -> None:
-        super().__init__(backbone, cache_dir, optimizer, schedule, warmup_epochs, warmup_lr)
+        super().__init__(backbone, cache_dir, optim)
         if query not in ("aape", "image"):
             raise ValueError(f"RetrievalTask: query {query!r} is not one of 'aape', 'image'")
         self.save_hyperparameters()

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 import torch
-from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveInt
-from lightning.pytorch.cli import OptimizerCallable
+from jsonargparse.typing import NonNegativeInt, PositiveInt
 from torch import Tensor
 from torchmetrics import MeanMetric
 
 from aape_lightning.core.aape import AAPECore
 from aape_lightning.metrics.vqa_accuracy import vqa_accuracy
+from aape_lightning.tasks.optim import OptimSchedule
 from aape_lightning.tasks.prefix_lm_task import PrefixLMTask
 
 
@@ -50,13 +49,9 @@ class VQATask(PrefixLMTask):
         predict_question: str = "What is in the image?",
         predict_max_length: PositiveInt = 5,
         cache_dir: str | None = None,
-        optimizer: OptimizerCallable = torch.optim.AdamW,
-        schedule: Literal["cosine", "constant"] = "cosine",
-        warmup_epochs: NonNegativeInt = 0,
-        warmup_lr: NonNegativeFloat = 1e-5,
+        optim: OptimSchedule = OptimSchedule(),
     ) -> None:
-        super().__init__(backbone, lm, num_image_tokens, use_aape, num_aape_tokens, core, init_from, cache_dir, optimizer,
-                         schedule, warmup_epochs, warmup_lr)  # fmt: skip
+        super().__init__(backbone, lm, num_image_tokens, use_aape, num_aape_tokens, core, init_from, cache_dir, optim)
         if context_shots < 0:
             raise ValueError(f"VQATask: context_shots={context_shots} must be >= 0")
         self.save_hyperparameters(ignore=["init_from", "context_shots", "predict_question", "predict_max_length"])

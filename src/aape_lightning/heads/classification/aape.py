@@ -6,7 +6,6 @@ image's class; inference needs only the generator and the fusion below, no promp
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -15,7 +14,7 @@ from torch import Tensor, nn
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
 from aape_lightning.core.aape import AAPECore
-from aape_lightning.heads.classification.base import ClassificationHead, HeadOutput, zero_shot_logits
+from aape_lightning.heads.classification.base import ClassificationHead, CoreFactory, HeadOutput, zero_shot_logits
 from aape_lightning.heads.classification.concat_fusion import ConcatFusion
 
 FUSIONS = ("concat", "proxy", "feature", "modulate", "token")
@@ -39,7 +38,8 @@ class AAPEHead(ClassificationHead):
             step 0 is zero-shot CLIP exactly (our addition); False: the paper's ``g([w_k ; h(x)])``.
         n_tokens: soft tokens per image for ``fusion="token"``.
         core: the task-agnostic AAPE core (aggregator, generator, lambda, losses), called with
-            the backbone's embedding width; the same YAML block for every task.
+            the backbone's embedding width; given by the task (``model.init_args.core``, the same key
+            in every task), never set under the head.
     """
 
     prompt_sets = "train"
@@ -52,7 +52,8 @@ class AAPEHead(ClassificationHead):
         hidden: PositiveInt | None = 32,
         residual: bool = True,
         n_tokens: PositiveInt = 1,
-        core: Callable[[int], AAPECore] = AAPECore,
+        *,
+        core: CoreFactory = AAPECore,
     ) -> None:
         super().__init__(backbone)
         dim = backbone.embed_dim

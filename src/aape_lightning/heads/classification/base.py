@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
 
 from aape_lightning.backbones.frozen_clip import FrozenCLIP
+from aape_lightning.core.aape import AAPECore
 from aape_lightning.errors import DataError, TextTooLongError
 
 
@@ -19,8 +22,13 @@ class HeadOutput:
     losses: dict[str, Tensor] = field(default_factory=dict)  # extra weighted losses, empty in eval
 
 
+CoreFactory = Callable[[int], AAPECore]  # the task's ``core`` block, called with the backbone's width
+
+
 class ClassificationHead(nn.Module):
-    """Base class; the task builds a head by calling its class with the frozen backbone.
+    """Base class; the task builds a head by calling its class with the frozen backbone and the task's
+    AAPE ``core`` (``HeadFactory``): heads that read h(x) build it (AAPEHead), the others ignore it, so the
+    core's YAML block sits at ``model.init_args.core`` in every task.
 
     A head may score any named class set ("base", "new", "all"...): class names arrive after
     construction through ``set_classes`` so that one trained head serves unseen classes.
@@ -31,7 +39,7 @@ class ClassificationHead(nn.Module):
     prompt_sets: str | None = None
     diagnostics: tuple[str, ...] = ()  # names of the extra test-time logits of ``diagnostic_logits``
 
-    def __init__(self, backbone: FrozenCLIP) -> None:
+    def __init__(self, backbone: FrozenCLIP, *, core: CoreFactory | None = None) -> None:
         super().__init__()
         object.__setattr__(self, "backbone", backbone)  # shared with the task, not owned (no double registration)
         self.class_sets: dict[str, tuple[list[str], str]] = {}
@@ -91,6 +99,13 @@ class ClassificationHead(nn.Module):
         return {}
 
 
+class HeadFactory(Protocol):
+    """What ``ClassificationTask.head`` is: a head class with its YAML options, called with the backbone and
+    the task's core (the core is the task's option, never the head's: jsonargparse leaves it out of the head's)."""
+
+    def __call__(self, backbone: FrozenCLIP, /, *, core: CoreFactory) -> ClassificationHead: ...
+
+
 def check_class_names(
     backbone: FrozenCLIP, class_set: str, classnames: list[str], pattern: str, fix: str = "or use a shorter template"
 ) -> None:
@@ -116,4 +131,4 @@ def zero_shot_logits(image: Tensor, class_features: Tensor, logit_scale: Tensor)
     return logit_scale * image @ class_features.t().to(image.dtype)
 
 
-__all__ = ["ClassificationHead", "HeadOutput", "check_class_names", "zero_shot_logits"]
+__all__ = ["ClassificationHead", "CoreFactory", "HeadFactory", "HeadOutput", "check_class_names", "zero_shot_logits"]

@@ -27,8 +27,9 @@ class CoCoOpHead(ClassificationHead):
         backbone: FrozenCLIP,
         context: ContextOptions = ContextOptions(n_ctx=4, ctx_init="a photo of a"),
         meta_hidden_ratio: PositiveInt = 16,
+        **kwargs,
     ) -> None:
-        super().__init__(backbone)
+        super().__init__(backbone, **kwargs)
         backbone.require_token_level(type(self).__name__)  # soft prompts: refused in one line where impossible
         self.context = LearnedContext(backbone, context)
         dim = backbone.embed_dim

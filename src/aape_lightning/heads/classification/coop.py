@@ -18,8 +18,8 @@ class CoOpHead(ClassificationHead):
             with ``class_specific`` classes never trained keep the initial context).
     """
 
-    def __init__(self, backbone: FrozenCLIP, context: ContextOptions = ContextOptions()) -> None:
-        super().__init__(backbone)
+    def __init__(self, backbone: FrozenCLIP, context: ContextOptions = ContextOptions(), **kwargs) -> None:
+        super().__init__(backbone, **kwargs)
         backbone.require_token_level(type(self).__name__)  # soft prompts: refused in one line where impossible
         self.context = LearnedContext(backbone, context)
 

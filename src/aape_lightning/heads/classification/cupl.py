@@ -21,8 +21,8 @@ class CuPLHead(ClassificationHead):
 
     prompt_sets = "all"
 
-    def __init__(self, backbone: FrozenCLIP, with_template: bool = False) -> None:
-        super().__init__(backbone)
+    def __init__(self, backbone: FrozenCLIP, with_template: bool = False, **kwargs) -> None:
+        super().__init__(backbone, **kwargs)
         self.with_template = with_template
         self._weights: dict[str, Tensor] = {}
 

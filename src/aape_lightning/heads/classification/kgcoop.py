@@ -69,6 +69,7 @@ class KgCoOpHead(CoOpHead):
         context: ContextOptions = ContextOptions(n_ctx=4, ctx_init=KGCOOP_INIT),
         weight: NonNegativeFloat = 8.0,
         template: str | None = None,
+        **kwargs,
     ) -> None:
         words = context.ctx_init.replace("_", " ").strip() if context.ctx_init else None
         if words not in (None, KGCOOP_INIT) or context.class_token_position != "end":
@@ -79,7 +80,7 @@ class KgCoOpHead(CoOpHead):
             )
         if template is not None and "{}" not in template:
             raise UserError(f"KgCoOpHead: template {template!r} has no '{{}}' where the class name goes")
-        super().__init__(backbone, context)
+        super().__init__(backbone, context, **kwargs)
         self.weight, self.knowledge_template = weight, template
 
     def set_classes(self, name: str, classnames: list[str], template: str) -> None:

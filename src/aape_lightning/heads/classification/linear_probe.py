@@ -21,9 +21,9 @@ class LinearProbeHead(ClassificationHead):
     """
 
     def __init__(
-        self, backbone: FrozenCLIP, init: Literal["zeros", "zero_shot"] = "zeros", train_set: str | None = None
+        self, backbone: FrozenCLIP, init: Literal["zeros", "zero_shot"] = "zeros", train_set: str | None = None, **kwargs
     ) -> None:
-        super().__init__(backbone)
+        super().__init__(backbone, **kwargs)
         if init not in ("zeros", "zero_shot"):
             raise ValueError(f"LinearProbeHead: init {init!r} is not one of 'zeros', 'zero_shot'")
         self.init, self.train_set = init, train_set

@@ -17,8 +17,8 @@ class ZeroShotHead(ClassificationHead):
             default: the dataset's one template.
     """
 
-    def __init__(self, backbone: FrozenCLIP, templates: list[str] | None = None) -> None:
-        super().__init__(backbone)
+    def __init__(self, backbone: FrozenCLIP, templates: list[str] | None = None, **kwargs) -> None:
+        super().__init__(backbone, **kwargs)
         bad = [t for t in templates or [] if "{}" not in t]
         if bad:
             raise ValueError(f"ZeroShotHead: templates without '{{}}' for the class name: {bad}")
