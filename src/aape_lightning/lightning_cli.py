@@ -75,13 +75,13 @@ class AAPEArgumentParser(LightningArgumentParser):
     jsonargparse builds the parser of each ``class_path`` value (a task, its head, the head's core...)
     as an instance of this class, with ``exit_on_error=False``, and calls its ``error`` before the
     outer parsers': the innermost one knows the class whose option failed
-    and that class's options, so neither is read back from the message.
+    and that class's options, and its ``validate`` the unknown key, so none is read back from a message.
     """
 
     argv: list[str] = []  # the command line, to find which config file holds a bad key
     cwd: str = "."  # where it was typed (jsonargparse changes into a config's folder while it reads it)
     built_for: type | None = None  # the class a nested parser holds the options of (None: the top parser)
-    innermost: tuple[AAPEArgumentParser, str, Exception] | None = None  # the last nested parser that failed first
+    innermost: tuple[AAPEArgumentParser, str, Exception | None, Exception] | None = None  # the last to fail first
 
     def add_class_arguments(self, theclass, nested_key=None, *args, **kwargs):
         """Remember the class a nested parser is for (jsonargparse calls this with no key to build one)."""
@@ -103,13 +103,23 @@ class AAPEArgumentParser(LightningArgumentParser):
         text = self.dump(namespace, format=format, skip_unset=skip_unset, skip_validation=skip_validation, **kwargs)
         Path(path).write_text(text, encoding="utf-8", errors="surrogateescape")  # paths keep their bytes
 
+    def validate(self, namespace: Namespace, *args, **kwargs) -> None:
+        """jsonargparse's check, naming on the ``KeyError`` the options this (nested) parser does not have."""
+        try:
+            super().validate(namespace, *args, **kwargs)
+        except KeyError as err:
+            if self.built_for is not None:
+                known = set(self.option_names())
+                err.unknown_options = [k for k in vars(namespace) if not k.startswith("__") and k not in known]
+            raise
+
     def error(self, message: str, ex: Exception | None = None):
         if not self.exit_on_error:  # a nested parser: jsonargparse raises, an outer parser reports
             try:
                 return super().error(message, ex)
             except ArgumentError as raised:
                 if not any(isinstance(e, ArgumentError) for e in _causes(ex)):  # the first to fail, innermost
-                    AAPEArgumentParser.innermost = (self, message, raised)
+                    AAPEArgumentParser.innermost = (self, message, ex, raised)
                 raise
         inner = self._innermost(ex)
         line = self._typo(message, inner) or self._bad_number(message, inner)
@@ -126,30 +136,28 @@ class AAPEArgumentParser(LightningArgumentParser):
         sys.exit(2)
 
     @staticmethod
-    def _innermost(ex: Exception | None) -> tuple[AAPEArgumentParser, str] | None:
-        """The nested parser where this failure began and its own message, when one is in ``ex``'s causes."""
+    def _innermost(ex: Exception | None) -> tuple[AAPEArgumentParser, str, Exception | None] | None:
+        """The nested parser where this failure began, its message and error, when it is among ``ex``'s causes."""
         found = AAPEArgumentParser.innermost
         AAPEArgumentParser.innermost = None
-        if found is None or not any(e is found[2] for e in _causes(ex)):  # an earlier failure, handled by jsonargparse
+        if found is None or not any(e is found[3] for e in _causes(ex)):  # an earlier failure, handled by jsonargparse
             return None
-        return found[0], found[1]
+        return found[:3]
 
     def option_names(self) -> list[str]:
         """The options this parser accepts at its top level (a nested parser: its class's init arguments)."""
         return sorted({a.dest.split(".")[0] for a in self._actions if a.dest and a.dest != "help"})
 
-    # The key and value that failed exist only in jsonargparse's messages: its errors are
-    # ``ArgumentError(None, text)`` (no argument name), so the two methods below read the innermost text.
-    def _typo(self, message: str, inner: tuple[AAPEArgumentParser, str] | None) -> str | None:
+    def _typo(self, message: str, inner: tuple[AAPEArgumentParser, str, Exception | None] | None) -> str | None:
         """One line for an option no class accepts: where it was given and the closest valid name."""
         sub = next((a for a in self.argv if a in ("fit", "validate", "test", "predict")), "fit")
-        owner = inner[0].built_for if inner else None
-        option = re.search(r"Option '([^']+)' is not accepted", inner[1] if inner else message)
-        if option:
-            key = option.group(1)
-            valid = inner[0].option_names() if owner else []
-            what = f"{key!r} is not an option of {owner.__name__}" if owner else f"{key!r} is not accepted"
+        unknown = getattr(inner[2], "unknown_options", None) if inner else None
+        if unknown:  # under a class_path: the nested parser's validate named it
+            owner, key, valid = inner[0].built_for, unknown[0], inner[0].option_names()
+            what = f"{key!r} is not an option of {owner.__name__}"
         else:
+            # a key of the top parser (trainer.*, a group): jsonargparse names it only in its text, as it
+            # raises every failure as ``ArgumentError(None, text)`` with no argument name or key
             option = re.search(r"does not accept option '([^']+)'", message)
             if not option:
                 return None
@@ -160,8 +168,12 @@ class AAPEArgumentParser(LightningArgumentParser):
         fix = f"did you mean {close[0]!r}?" if close else f"see `aape {sub} --help` for the options"
         return f"{where}: {what}; {fix}"
 
-    def _bad_number(self, message: str, inner: tuple[AAPEArgumentParser, str] | None) -> str | None:
-        """One line for a number out of its bounds: ``data.batch_size=0 ... must be an integer >= 1``."""
+    def _bad_number(self, message: str, inner: tuple[AAPEArgumentParser, str, Exception | None] | None) -> str | None:
+        """One line for a number out of its bounds: ``data.batch_size=0 ... must be an integer >= 1``.
+
+        The key, the value and the bounded type exist only in jsonargparse's text (its errors carry no
+        key or value), read here from the innermost parser's own message; the class is that parser's.
+        """
         text = inner[1] if inner else message
         bad = re.search(r"Not of type (\w+): ([^\n]*)", text)
         if not bad or bad.group(1) not in ALLOWED:
