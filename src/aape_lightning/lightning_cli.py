@@ -24,6 +24,7 @@ import time
 from importlib import import_module
 from pathlib import Path
 
+import yaml
 from jsonargparse import ArgumentError, Namespace
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
@@ -241,8 +242,6 @@ def _init_default(class_path: str | None, name: str) -> str | None:
 
 def check_config_files(argv: list[str]) -> None:
     """Refuse a ``--config`` file that is not YAML of options, naming the file, the line and what was expected."""
-    import yaml
-
     for flag, value in zip(argv, argv[1:]):
         if flag not in ("-c", "--config") or not Path(value).is_file():
             continue
@@ -266,16 +265,23 @@ def check_config_files(argv: list[str]) -> None:
 
 
 def _where_given(key: str, argv: list[str]) -> str:
-    """The command line when an option there ends in ``key``, else the last config file whose text has ``key:``."""
+    """The command line when an option there ends in ``key``, else the last config file with ``key`` at any depth."""
     if any(a.startswith("--") and a[2:].split("=", 1)[0].rsplit(".", 1)[-1] == key for a in argv):
         return "command line"
     files = []
     for flag, value in zip(argv, argv[1:]):
         path = Path(AAPEArgumentParser.cwd, value)
         if flag in ("-c", "--config") and path.is_file():
-            if re.search(rf"(^|[\s{{,]){re.escape(key)}\s*:", path.read_text(encoding="utf-8", errors="replace"), re.M):
+            if _has_key(yaml.safe_load(path.read_text(encoding="utf-8", errors="replace")), key):  # read: checked YAML
                 files.append(value)
     return files[-1] if files else "command line"  # the last file given wins
+
+
+def _has_key(node, key: str) -> bool:
+    """Whether a mapping anywhere in the YAML ``node`` has ``key``."""
+    if isinstance(node, dict):
+        return key in node or any(_has_key(v, key) for v in node.values())
+    return isinstance(node, list) and any(_has_key(v, key) for v in node)
 
 
 def typed_model_keys(argv: list[str]) -> list[str]:
