@@ -1,10 +1,14 @@
 """Every error a user can cause, in one place: the CLI prints its message as one line and exits 2.
 
-A new user-facing error subclasses ``UserError`` here; ``cli._user_error`` finds it through any
-exceptions that wrapped it (jsonargparse wraps errors raised while instantiating classes).
+A new user-facing error subclasses ``UserError`` here; ``user_error`` finds it through any
+exceptions that wrapped it (jsonargparse wraps errors raised while instantiating classes), and
+``one_line`` is the line the CLI prints for it.
 """
 
 from __future__ import annotations
+
+import errno
+import os
 
 
 class UserError(ValueError):
@@ -67,6 +71,49 @@ class QuestionsError(UserError):
     """A questions file for prompt generation that cannot be used."""
 
 
+def user_error(err: BaseException | None) -> BaseException | None:
+    """The user-facing error behind ``err``, also when jsonargparse wrapped it while instantiating.
+
+    A path the system refuses (no permission, read-only or full disk, a file where a folder must be)
+    is the user's to fix too: one line naming the path and the errno's meaning. Not when another
+    error was raised while handling it (that one is a bug to show).
+    """
+    seen, handled = set(), False
+    while err is not None and id(err) not in seen:
+        if isinstance(err, UserError):
+            return err
+        if isinstance(err, OSError) and err.filename is not None and err.errno in errno.errorcode and not handled:
+            return PathError(path_error_line(err))
+        seen.add(id(err))
+        handled = handled or err.__cause__ is None
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def path_error_line(err: OSError) -> str:
+    """``cannot use /sys/x: Operation not permitted (EPERM)``; both paths of a failed rename or link."""
+    paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p is not None)
+    return (f"cannot use {paths}: {os.strerror(err.errno)} ({errno.errorcode[err.errno]}); "
+            f"choose a path this user can write (or fix its permissions / free space)")
+
+
+def one_line(err: BaseException) -> str:
+    """The error's own message; one raised in a DataLoader worker arrives wrapped in the worker's traceback.
+
+    torch re-raises it as the same type with the worker's formatted traceback as its text, whose last
+    line is ``<module>.<Type>: <message>`` (``traceback.format_exception_only``): the type says what to cut.
+    """
+    text = str(err)
+    if "Original Traceback" in text:  # torch's ExceptionWrapper: "Caught X in DataLoader worker ...\nTraceback..."
+        last = [ln for ln in text.splitlines() if ln.strip()][-1].strip()
+        kind = type(err)
+        for prefix in (f"{kind.__module__}.{kind.__qualname__}: ", f"{kind.__qualname__}: "):
+            if last.startswith(prefix):
+                return last[len(prefix):]
+        return last
+    return text
+
+
 __all__ = [
     "BackboneError",
     "CheckpointMismatchError",
@@ -83,4 +130,7 @@ __all__ = [
     "TextTooLongError",
     "UnwritableError",
     "UserError",
+    "one_line",
+    "path_error_line",
+    "user_error",
 ]

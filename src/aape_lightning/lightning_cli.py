@@ -24,11 +24,12 @@ import time
 from importlib import import_module
 from pathlib import Path
 
-from jsonargparse import Namespace
+import yaml
+from jsonargparse import ArgumentError, Namespace
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from aape_lightning.errors import CheckpointMismatchError, ConfigError, UnwritableError
+from aape_lightning.errors import CheckpointMismatchError, ConfigError, UnwritableError, user_error
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +71,24 @@ def known_classes() -> dict[str, list[str]]:
 
 
 class AAPEArgumentParser(LightningArgumentParser):
-    """Parse errors as one message (no page of usage): a typo names its file and the closest key."""
+    """Parse errors as one message (no page of usage): a typo names its file and the closest key.
+
+    jsonargparse builds the parser of each ``class_path`` value (a task, its head, the head's core...)
+    as an instance of this class, with ``exit_on_error=False``, and calls its ``error`` before the
+    outer parsers': the innermost one knows the class whose option failed
+    and that class's options, and its ``validate`` the unknown key, so none is read back from a message.
+    """
 
     argv: list[str] = []  # the command line, to find which config file holds a bad key
     cwd: str = "."  # where it was typed (jsonargparse changes into a config's folder while it reads it)
+    built_for: type | None = None  # the class a nested parser holds the options of (None: the top parser)
+    innermost: tuple[AAPEArgumentParser, str, Exception | None, Exception] | None = None  # the last to fail first
+
+    def add_class_arguments(self, theclass, nested_key=None, *args, **kwargs):
+        """Remember the class a nested parser is for (jsonargparse calls this with no key to build one)."""
+        if nested_key is None:
+            self.built_for = theclass
+        return super().add_class_arguments(theclass, nested_key, *args, **kwargs)
 
     def save(self, namespace, path, format="parser_mode", skip_unset=True, skip_validation=False, overwrite=False,
              multifile=True, **kwargs) -> None:
@@ -89,13 +104,30 @@ class AAPEArgumentParser(LightningArgumentParser):
         text = self.dump(namespace, format=format, skip_unset=skip_unset, skip_validation=skip_validation, **kwargs)
         Path(path).write_text(text, encoding="utf-8", errors="surrogateescape")  # paths keep their bytes
 
+    def validate(self, namespace: Namespace, *args, **kwargs) -> None:
+        """jsonargparse's check, naming on the ``KeyError`` the options this (nested) parser does not have."""
+        try:
+            super().validate(namespace, *args, **kwargs)
+        except KeyError as err:
+            if self.built_for is not None:
+                known = set(self.option_names())
+                err.unknown_options = [k for k in vars(namespace) if not k.startswith("__") and k not in known]
+            raise
+
     def error(self, message: str, ex: Exception | None = None):
-        if not self.exit_on_error:
-            return super().error(message, ex)
-        line = self._typo(message) or self._bad_number(message)
+        if not self.exit_on_error:  # a nested parser: jsonargparse raises, an outer parser reports
+            try:
+                return super().error(message, ex)
+            except ArgumentError as raised:
+                if not any(isinstance(e, ArgumentError) for e in _causes(ex)):  # the first to fail, innermost
+                    AAPEArgumentParser.innermost = (self, message, ex, raised)
+                raise
+        inner = self._innermost(ex)
+        line = self._typo(message, inner) or self._bad_number(message, inner)
         if line:
             sys.stderr.write(f"aape: error: {line}\n")
             sys.exit(2)
+        # jsonargparse names an unknown class only in its text (an ArgumentError carries no value or key)
         unknown = sorted(set(re.findall(r"Expected a dot import path string: (\S+)", message)))
         hint = ""
         if unknown:
@@ -104,16 +136,29 @@ class AAPEArgumentParser(LightningArgumentParser):
         sys.stderr.write(f"aape: error: {message}{hint}\nSee `aape <subcommand> --help` for the options.\n")
         sys.exit(2)
 
-    def _typo(self, message: str) -> str | None:
+    @staticmethod
+    def _innermost(ex: Exception | None) -> tuple[AAPEArgumentParser, str, Exception | None] | None:
+        """The nested parser where this failure began, its message and error, when it is among ``ex``'s causes."""
+        found = AAPEArgumentParser.innermost
+        AAPEArgumentParser.innermost = None
+        if found is None or not any(e is found[3] for e in _causes(ex)):  # an earlier failure, handled by jsonargparse
+            return None
+        return found[:3]
+
+    def option_names(self) -> list[str]:
+        """The options this parser accepts at its top level (a nested parser: its class's init arguments)."""
+        return sorted({a.dest.split(".")[0] for a in self._actions if a.dest and a.dest != "help"})
+
+    def _typo(self, message: str, inner: tuple[AAPEArgumentParser, str, Exception | None] | None) -> str | None:
         """One line for an option no class accepts: where it was given and the closest valid name."""
         sub = next((a for a in self.argv if a in ("fit", "validate", "test", "predict")), "fit")
-        option = re.search(r"Option '([^']+)' is not accepted", message)
-        if option:
-            key = option.group(1)
-            owner = _owner(message, option.end())
-            valid = _init_parameters(owner) if owner else []
-            what = f"{key!r} is not an option of {owner.rsplit('.', 1)[-1]}" if owner else f"{key!r} is not accepted"
+        unknown = getattr(inner[2], "unknown_options", None) if inner else None
+        if unknown:  # under a class_path: the nested parser's validate named it
+            owner, key, valid = inner[0].built_for, unknown[0], inner[0].option_names()
+            what = f"{key!r} is not an option of {owner.__name__}"
         else:
+            # a key of the top parser (trainer.*, a group): jsonargparse names it only in its text, as it
+            # raises every failure as ``ArgumentError(None, text)`` with no argument name or key
             option = re.search(r"does not accept option '([^']+)'", message)
             if not option:
                 return None
@@ -124,19 +169,25 @@ class AAPEArgumentParser(LightningArgumentParser):
         fix = f"did you mean {close[0]!r}?" if close else f"see `aape {sub} --help` for the options"
         return f"{where}: {what}; {fix}"
 
-    def _bad_number(self, message: str) -> str | None:
-        """One line for a number out of its bounds: ``data.batch_size=0 ... must be an integer >= 1``."""
-        bad = re.search(r"Not of type (\w+): ([^\n]*)", message)
+    def _bad_number(self, message: str, inner: tuple[AAPEArgumentParser, str, Exception | None] | None) -> str | None:
+        """One line for a number out of its bounds: ``data.batch_size=0 ... must be an integer >= 1``.
+
+        The key, the value and the bounded type exist only in jsonargparse's text (its errors carry no
+        key or value), read here from the innermost parser's own message; the class is that parser's.
+        """
+        text = inner[1] if inner else message
+        bad = re.search(r"Not of type (\w+): ([^\n]*)", text)
         if not bad or bad.group(1) not in ALLOWED:
             return None
-        key = ".".join(re.findall(r'Parser key "([^"]+)"', message[: bad.start()]))
+        at = message.find(bad.group(0))  # the key's path: every "Parser key" from the top down to this one
+        key = ".".join(re.findall(r'Parser key "([^"]+)"', message[: at if at >= 0 else len(message)]))
         value = re.match(r"(\S+) does not conform", bad.group(2)) or re.search(r"invalid literal .*?: ('[^']*')", bad.group(2))
-        value = value or re.search(r"Given value: ([^\n]*)", message[bad.end():])  # inside a Union with None
-        owner = _owner(message, bad.end(1))
-        optional = "NoneType" in message[: bad.start()].rsplit("Parser key", 1)[-1]
+        value = value or re.search(r"Given value: ([^\n]*)", text[bad.end():])  # inside a Union with None
+        owner = inner[0].built_for if inner else None
+        optional = "NoneType" in text[: bad.start()].rsplit("Parser key", 1)[-1]
         allowed = ALLOWED[bad.group(1)] + (" or null" if optional else "")
         where = _where_given(key.rsplit(".", 1)[-1], self.argv)
-        of = f" ({owner.rsplit('.', 1)[-1]})" if owner else ""
+        of = f" ({owner.__name__})" if owner else ""
         return f"{where}: {key}={value.group(1) if value else '?'}{of} must be {allowed}"
 
     def _keys_like(self, sub: str, key: str) -> tuple[str, list[str]]:
@@ -149,6 +200,15 @@ class AAPEArgumentParser(LightningArgumentParser):
         if prefix and prefix.split(".")[0] in {d.split(".")[0] for d in dests}:
             return key, sorted(d for d in dests if d.startswith(prefix) and "." not in d[len(prefix):])
         return key.split(".")[0], sorted({d.split(".")[0] for d in dests})
+
+
+def _causes(err: BaseException | None):
+    """``err`` and the exceptions it was raised from, innermost last."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
 
 
 def _short(class_path: str | None) -> str:
@@ -180,20 +240,8 @@ def _init_default(class_path: str | None, name: str) -> str | None:
     return getattr(default, "__name__", None)
 
 
-def _owner(message: str, at: int) -> str | None:
-    """The class whose option is named at ``at``: the innermost ``class_path`` jsonargparse names for it."""
-    same_line = message[at:].split("\n", 1)[0]  # nested callables: "... Got value: Namespace(class_path='X'"
-    inner = re.search(r"class_path='([^']+)'", same_line)
-    if inner:
-        return inner.group(1)
-    owners = re.findall(r"Problem with given class_path '([^']+)'", message[:at])
-    return owners[-1] if owners else None
-
-
 def check_config_files(argv: list[str]) -> None:
     """Refuse a ``--config`` file that is not YAML of options, naming the file, the line and what was expected."""
-    import yaml
-
     for flag, value in zip(argv, argv[1:]):
         if flag not in ("-c", "--config") or not Path(value).is_file():
             continue
@@ -262,36 +310,24 @@ def check_moved_keys(argv: list[str]) -> None:
                 refuse(value, written, parts)
 
 
-def _init_parameters(class_path: str) -> list[str]:
-    """The ``__init__`` argument names of a class and of the bases its ``**kwargs`` pass to."""
-    module, _, name = class_path.rpartition(".")
-    try:
-        cls = getattr(import_module(module), name)
-    except (ImportError, AttributeError, ValueError):
-        return []
-    names: list[str] = []
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        params = inspect.signature(init).parameters
-        names += [p for p, v in params.items() if p != "self" and v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)]
-        if not any(v.kind == v.VAR_KEYWORD for v in params.values()):
-            break
-    return sorted(set(names))
-
-
 def _where_given(key: str, argv: list[str]) -> str:
-    """The command line when an option there ends in ``key``, else the last config file whose text has ``key:``."""
+    """The command line when an option there ends in ``key``, else the last config file with ``key`` at any depth."""
     if any(a.startswith("--") and a[2:].split("=", 1)[0].rsplit(".", 1)[-1] == key for a in argv):
         return "command line"
     files = []
     for flag, value in zip(argv, argv[1:]):
         path = Path(AAPEArgumentParser.cwd, value)
         if flag in ("-c", "--config") and path.is_file():
-            if re.search(rf"(^|[\s{{,]){re.escape(key)}\s*:", path.read_text(encoding="utf-8", errors="replace"), re.M):
+            if _has_key(yaml.safe_load(path.read_text(encoding="utf-8", errors="replace")), key):  # read: checked YAML
                 files.append(value)
     return files[-1] if files else "command line"  # the last file given wins
+
+
+def _has_key(node, key: str) -> bool:
+    """Whether a mapping anywhere in the YAML ``node`` has ``key``."""
+    if isinstance(node, dict):
+        return key in node or any(_has_key(v, key) for v in node.values())
+    return isinstance(node, list) and any(_has_key(v, key) for v in node)
 
 
 def typed_model_keys(argv: list[str]) -> list[str]:
@@ -473,8 +509,6 @@ class AAPECLI(LightningCLI):
                     claim_version(logger)
             super()._run_subcommand(subcommand)
         except Exception as err:
-            from aape_lightning.cli import user_error
-
             started = self.trainer.global_step > 0
             if user_error(err) is not None and not started and _rank_zero():
                 _remove_new_folders(watched)
@@ -625,10 +659,11 @@ def _remove_new_folders(watched: list[tuple[Path, set[str] | None]]) -> None:
             folder.rmdir()
 
 
-def lightning_main(args: list[str] | None = None, run: bool = True) -> AAPECLI:
-    """The LightningCLI; ``run=False`` only builds model, data and trainer (for the table runner)."""
-    from aape_lightning.cli import EXTRA_COMMANDS
+def lightning_main(args: list[str] | None = None, run: bool = True, description: str = "AAPE on a frozen CLIP.") -> AAPECLI:
+    """The LightningCLI; ``run=False`` only builds model, data and trainer (for the table runner).
 
+    ``description`` heads ``aape <command> --help``: the command tree (``cli``) passes its list of commands.
+    """
     load_plugins()
     AAPEArgumentParser.argv = list(sys.argv[1:] if args is None else args)
     AAPEArgumentParser.cwd = os.getcwd()
@@ -644,7 +679,5 @@ def lightning_main(args: list[str] | None = None, run: bool = True) -> AAPECLI:
         seed_everything_default=1,
         args=args,
         run=run,
-        parser_kwargs={
-            "description": "AAPE on a frozen CLIP. Extra commands: " + ", ".join(f"aape {c}" for c in EXTRA_COMMANDS)
-        },
+        parser_kwargs={"description": description},
     )

@@ -115,6 +115,14 @@ def test_unknown_key_under_a_nested_class_names_that_class(config, tmp_path, cap
     assert line.startswith(f"aape: error: {nested}: 'n_tokenz' is not an option of AAPEHead; did you mean 'n_tokens'?")
 
 
+def test_unknown_key_of_the_trainer_names_the_file_and_the_closest_key(config, tmp_path, capsys):
+    """Not under a class_path: the top parser's own keys are the candidates (no nested parser failed)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("trainer:\n  max_epochz: 1\n")
+    line = refusal(capsys, ["fit", "--config", str(config), "--config", str(bad)])
+    assert line == f"aape: error: {bad}: option 'trainer.max_epochz' does not exist; did you mean 'trainer.max_epochs'?"
+
+
 @pytest.mark.parametrize("text, expected", [
     ("trainer:\n  max_epochs: 1\n\tlimit_train_batches: 2\n", ", line 3, column 1: a tab: YAML indents with spaces"),
     ("- trainer\n- model\n", ": a config is a mapping of options (trainer:, model:, data: ...), this file holds a list"),

@@ -6,7 +6,8 @@ import warnings
 
 import pytest
 
-from aape_lightning.cli import EXTRA_COMMANDS, LIGHTNING_COMMANDS, configure_output, main
+from aape_lightning.cli import EXTRA_COMMANDS, LIGHTNING_COMMANDS, main
+from aape_lightning.console import configure_output
 
 SILENCED = [  # Lightning's texts, as it formats them
     "`isinstance(treespec, LeafSpec)` is deprecated, use `isinstance(treespec, TreeSpec) and treespec.is_leaf()` instead.",

@@ -75,7 +75,7 @@ def test_a_rerun_without_logger_keeps_the_config_an_earlier_run_left(config, tmp
 
 
 def test_a_refused_path_is_a_user_error_unless_a_bug_was_raised_handling_it():
-    from aape_lightning.cli import user_error
+    from aape_lightning.errors import user_error
 
     def raised(wrap=None, chained=True):
         try:

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
+from aape_lightning.cli import prompts_main
 from aape_lightning.errors import PromptBankError
-from aape_lightning.prompts.cli import prompts_main
 from aape_lightning.prompts.fetch import CUPL_BANKS, CUPL_COMMIT, DownloadError, PublishedBank, fetch_banks, git_blob_id
 from aape_lightning.prompts.mapping import shipped_mapping_path
 from aape_lightning.prompts.resolve import resolve_prompts

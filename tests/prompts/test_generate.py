@@ -6,11 +6,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from aape_lightning.cli import prompts_main
 from aape_lightning.prompts import (
     OpenAIBackend,
     clean_answer,
     clean_answers,
-    prompts_main,
     read_class_list,
     read_prompt_file,
     render_question,

@@ -26,7 +26,6 @@ Torch-free (NumPy only, imported when needed), so that ``aape cache`` starts at 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
@@ -290,23 +289,3 @@ def clear(root: Path) -> int:
         for folder in [p for p in root.iterdir() if p.is_dir()]:
             shutil.rmtree(folder, ignore_errors=True)
     return freed
-
-
-def cache_main(argv: list[str] | None = None) -> int:
-    """``aape cache info`` lists what the feature store holds; ``aape cache clear`` empties it."""
-    parser = argparse.ArgumentParser(prog="aape cache", description="The persistent image-feature store.")
-    parser.add_argument("command", choices=("info", "clear"))
-    parser.add_argument("--cache-dir", help="default: $AAPE_CACHE_DIR, else $XDG_CACHE_HOME/aape")
-    args = parser.parse_args(argv)
-    root = store_root(args.cache_dir)
-    if args.command == "clear":
-        print(f"cleared {root}: {clear(root) / 2**20:.1f} MiB freed")
-        return 0
-    rows = info(root)
-    total = sum(r["bytes"] for r in rows)
-    print(f"feature store {root}: {len(rows)} namespaces, {sum(r['rows'] for r in rows)} features, "
-          f"{total / 2**20:.1f} MiB (bound {DEFAULT_MAX_GB:g} GiB by default: data.feature_store_gb)")
-    for r in rows:
-        print(f"  {r['namespace']}  {r['rows']:>8} features  {r['shards']:>4} shards  {r['bytes'] / 2**20:8.1f} MiB  "
-              f"backbone {r.get('backbone_sha256', '?')[:12]}  {r.get('precision', '?')} {r.get('device', '?')}")
-    return 0

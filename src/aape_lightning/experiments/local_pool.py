@@ -32,7 +32,7 @@ def available_cpus() -> int:
 
 def _init_worker(device: str | None) -> None:
     """A spawned worker: its own process group, pinned to ``device``, logging like ``aape`` itself."""
-    from aape_lightning.cli import configure_output
+    from aape_lightning.console import configure_output
 
     os.setpgrp()
     if device is not None:

@@ -102,7 +102,7 @@ def run_one(args: list[str], tests: dict[str, list[str]] | None = None) -> dict[
     data, other arguments are stacked on the run's for that test's data (e.g. another dataset with
     ``--data.protocol cross``).
     """
-    from aape_lightning.cli import lightning_main
+    from aape_lightning.lightning_cli import lightning_main
 
     cli = lightning_main(args, run=False)
     timing = {}
@@ -244,7 +244,7 @@ def _timed_run(args: list[str], tests: dict[str, list[str]] | None, threads: int
     """One run and its wall time, wherever a launcher runs it (module level, so it pickles)."""
     import torch
 
-    from aape_lightning.cli import configure_output
+    from aape_lightning.console import configure_output
 
     configure_output()  # a worker or a cluster job logs like `aape` itself
     before = torch.get_num_threads()

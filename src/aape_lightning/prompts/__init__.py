@@ -8,7 +8,6 @@ from aape_lightning.errors import PromptBankError, SentenceEncoderUnavailable
 from aape_lightning.prompts.backends import Backend, GenerationError, OpenAIBackend, TransformersBackend
 from aape_lightning.prompts.bank import pad_prompt_embeddings, read_prompt_file
 from aape_lightning.prompts.cleaning import clean_answer, clean_answers
-from aape_lightning.prompts.cli import prompts_main
 from aape_lightning.prompts.fetch import CUPL_BANKS, DownloadError, fetch_banks
 from aape_lightning.prompts.formats import NAMED_FORMATS, check_prompt_format, prompt_formatter
 from aape_lightning.prompts.generate import generate_bank, read_class_list
@@ -40,7 +39,6 @@ __all__ = [
     "match_prompts",
     "pad_prompt_embeddings",
     "prompt_formatter",
-    "prompts_main",
     "read_class_list",
     "read_mapping_file",
     "read_prompt_file",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fake_catalog import build
 
+from aape_lightning.cli import data_main
 from aape_lightning.data.classification import check as chk
-from aape_lightning.data.classification.data_cli import data_main
 
 
 def test_check_reports_counts_missing_and_unreadable(tmp_path, capsys):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fake_catalog import build
 
+from aape_lightning.cli import data_main
 from aape_lightning.data.classification.catalog import CATALOG
-from aape_lightning.data.classification.data_cli import data_main
 from aape_lightning.demo.datasets import DEMO_DATASETS
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from fake_catalog import BUILDERS, SUN_CLASSES, build, build_flowers, img
 
+from aape_lightning.cli import data_main
 from aape_lightning.data.classification import prepare as prep
 from aape_lightning.data.classification.catalog import CATALOG
 from aape_lightning.data.classification.catalog_reader import CatalogReader
-from aape_lightning.data.classification.data_cli import data_main
 
 
 def fake_sun(root: Path, split: bool) -> None:
