@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import math
 import re
 import statistics
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from aape_lightning.data.classification.datamodule import ClassificationDataModule
 from aape_lightning.errors import TableError
 from aape_lightning.experiments.cost import FLOP_TERMS
 from aape_lightning.experiments.table import TableSpec, table_parser
@@ -36,6 +38,9 @@ DATASET_SIZES: dict[str, tuple[int, int]] = {
     "DTD": (47, 1692), "EuroSAT": (10, 8100), "UCF101": (101, 3783), "ImageNetV2": (1000, 10000),
     "ImageNetSketch": (1000, 50889), "ImageNetA": (200, 7500), "ImageNetR": (200, 30000),
 }  # fmt: skip
+# what a run's data block falls back to when its configs leave a key out: the DataModule's own defaults
+DATA_DEFAULTS = {k: p.default for k, p in inspect.signature(ClassificationDataModule).parameters.items()
+                 if p.default is not inspect.Parameter.empty}  # fmt: skip
 TABLES = ("base2new", "dg", "cross", "ablations", "scaling_shots", "scaling_prompts")
 
 
@@ -59,6 +64,16 @@ def stacked(args: list[str]) -> dict:
     return found
 
 
+def data_arg(cfg: dict, name: str):
+    """A ``data.<name>`` value of a stacked config, else the DataModule's default."""
+    return cfg.get(f"data.{name}", DATA_DEFAULTS[name])
+
+
+def trained_classes(cfg: dict, classes: int) -> int:
+    """Classes a run trains on: all of them, or the base half (ceil, data/classification/protocols.py)."""
+    return classes if data_arg(cfg, "protocol") in ("all", "cross") else math.ceil(classes / 2)
+
+
 def head_class(config: str) -> str | None:
     return stacked(["--config", config]).get("model.head.class_path")
 
@@ -70,9 +85,7 @@ def epoch_images(cost_spec: TableSpec, md: str) -> int:
         return int(said.group(1))
     run = cost_spec.runs()[0]
     cfg = stacked(run.args)
-    classes = DATASET_SIZES[run.dataset][0]
-    trained = classes if cfg.get("data.protocol") in ("all", "cross") else math.ceil(classes / 2)
-    return trained * int(cfg.get("data.shots", 16))
+    return trained_classes(cfg, DATASET_SIZES[run.dataset][0]) * int(data_arg(cfg, "shots"))
 
 
 @dataclass(frozen=True)
@@ -93,10 +106,20 @@ class MethodCost:
         steps = math.ceil(images / batch)
         return images * self.image + 3 * classes * (images * self.per_image + steps * self.per_forward)
 
-    def test_gflops(self, images: int, classes: int, batch: int) -> tuple[float, float]:
-        """(image tower, the rest) of testing ``images`` over ``classes`` in batches of ``batch``."""
-        steps = math.ceil(images / batch)
-        return images * self.image, classes * (images * self.per_image + steps * self.per_forward)
+    def test_gflops(self, sets: list[tuple[int, int]], batch: int) -> tuple[float, float]:
+        """(image tower, the rest) of testing class sets given as (images, classes), in batches of ``batch``."""
+        tower = sum(n for n, _ in sets) * self.image
+        rest = sum(k * (n * self.per_image + math.ceil(n / batch) * self.per_forward) for n, k in sets)
+        return tower, rest
+
+
+def test_sets(protocol: str | None, images: int, classes: int) -> list[tuple[int, int]]:
+    """(images, classes) of each class set a run tests: base-to-new tests base and new apart (images
+    split in proportion to classes, base = ceil(n / 2) as in data/classification/protocols.py)."""
+    if protocol != "base2new":
+        return [(images, classes)]
+    base = math.ceil(classes / 2)
+    return [(round(images * base / classes), base), (images - round(images * base / classes), classes - base)]
 
 
 def read_cost(path: Path, cost_spec: TableSpec) -> tuple[dict[str, MethodCost], str, int]:
@@ -137,14 +160,21 @@ def estimate_table(spec: TableSpec, cost: dict[str, MethodCost], cost_spec: Tabl
     encoded: set[str] = set()  # test sets the store already holds
     for run in spec.runs():
         config = spec.methods[run.method]
-        row = cost.get(run.method) or cost[by_head[head_class(config if isinstance(config, str) else config[0])]]
+        head = head_class(config if isinstance(config, str) else config[0])
+        if run.method not in cost and head not in by_head:
+            raise TableError(f"table {spec.name or '?'}: method {run.method} ({head}) has no row in the cost table and "
+                             f"no measured method shares its head; add it to the cost spec and rerun the cost table")  # fmt: skip
+        row = cost.get(run.method) or cost[by_head[head]]
         cfg = stacked(run.args)
         classes = DATASET_SIZES[run.dataset][0]
-        trained = classes if cfg.get("data.protocol") in ("all", "cross") else math.ceil(classes / 2)
+        trained = trained_classes(cfg, classes)
         if row.trains:
-            images, epochs = trained * int(cfg.get("data.shots", 16)), int(cfg.get("trainer.max_epochs", 200))
-            per_epoch = row.train_gflops(images, trained, int(cfg.get("data.batch_size", 32)))
-            views = int(cfg.get("data.feature_views", 0))
+            if "trainer.max_epochs" not in cfg:
+                raise TableError(f"table {spec.name or '?'}, {run.what}: its configs set no trainer.max_epochs; "
+                                 f"give the recipe's epochs in the spec's base configs")  # fmt: skip
+            images, epochs = trained * int(data_arg(cfg, "shots")), int(cfg["trainer.max_epochs"])
+            per_epoch = row.train_gflops(images, trained, int(data_arg(cfg, "batch_size")))
+            views = int(data_arg(cfg, "feature_views") or 0)
             if views:  # the image tower runs for the stored views only
                 per_epoch -= images * row.image
                 total["train gflops"] += views * images * row.image
@@ -153,7 +183,8 @@ def estimate_table(spec: TableSpec, cost: dict[str, MethodCost], cost_spec: Tabl
         for test in spec.tests or {run.dataset: []}:
             n, k = (DATASET_SIZES[test][1], DATASET_SIZES[test][0]) if test in DATASET_SIZES else \
                 (DATASET_SIZES[run.dataset][1], classes)  # fmt: skip
-            tower, rest = row.test_gflops(n, k, int(cfg.get("data.eval_batch_size", 100)))
+            protocol = data_arg(cfg, "protocol") if test == run.dataset else "all"
+            tower, rest = row.test_gflops(test_sets(protocol, n, k), int(data_arg(cfg, "eval_batch_size")))
             total["test images"] += n
             total["test gflops"] += rest + (0 if test in encoded else tower)
             encoded.add(test)
@@ -171,7 +202,7 @@ def model_check(cost: dict[str, MethodCost], cost_spec: TableSpec, per_epoch: in
         args = [a for c in cost_spec.base for a in ("--config", c)]
         args += ["--config", value] if isinstance(value, str) else ["--config", value[0], *value[1:]]
         args += next(iter(cost_spec.datasets.values()))
-        batch = int(stacked(args).get("data.batch_size", 32))
+        batch = int(data_arg(stacked(args), "batch_size"))
         model = row.train_gflops(per_epoch, row.classes, batch) / rate
         lines.append(f"| {method} | {row.train_s_per_epoch:.2f} | {model:.2f} | {row.train_s_per_epoch / model:.2f} |")
     return lines
