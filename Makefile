@@ -104,8 +104,12 @@ reproduce-table: $(STAMP)  ## the paper's tables: demo world by default; DATA=<r
 	  done; \
 	done; exit $$status
 
+# `make estimate`: the cost table's FLOPs per run, priced at the cost table's own device and at GPU_TFLOPS, an
+# ASSUMED sustained rate (default: a V100 at 30 % of its 125 TFLOP/s fp16 tensor-core peak; not measured here)
+GPU_TFLOPS ?= 37.5
+GPU ?= a V100 (assumed 30 % of its 125 TFLOP/s fp16 peak)
 estimate:  ## hours per real table, estimated from the cost table (results/table_hours_estimate.md)
-	$(BIN)/python -m aape_lightning.experiments.estimate
+	$(BIN)/python -m aape_lightning.experiments.estimate --gpu_tflops "$(GPU_TFLOPS)" --gpu "$(GPU)"
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check src tests

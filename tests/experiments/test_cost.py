@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
 from aape_lightning.experiments.table import TableSpec, run_table
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -36,6 +38,21 @@ def test_cost_table_counts_what_each_method_trains_and_costs(tmp_path, tiny_clip
     zs, coop = float(rows["zero_shot"]["gflops_per_image"]), float(rows["coop"]["gflops_per_image"])
     assert 0 < zs < coop
     assert all(len(r["batch_seconds"].split()) == 2 for r in rows.values())  # both timed in each turn
+    # the split the hours estimate prices other datasets with: zero-shot's cached class features leave the
+    # logits only, 2 * d FLOPs per image and class (d: the tiny CLIP's embedding width, read from the backbone)
+    from aape_lightning.backbones.load import load_backbone
+
+    d = load_backbone(str(tiny_clip)).embed_dim
+    terms = {m: {k: float(r[k]) for k in ("classes", "image_gflops", "class_gflops_per_image",
+                                         "class_gflops_per_forward")} for m, r in rows.items()}  # fmt: skip
+    assert terms["zero_shot"]["class_gflops_per_image"] * 1e9 == pytest.approx(2 * d, rel=1e-4)
+    assert terms["zero_shot"]["class_gflops_per_forward"] == pytest.approx(0, abs=1e-9)
+    assert terms["zero_shot"]["image_gflops"] == pytest.approx(terms["coop"]["image_gflops"])  # one image tower
+    assert terms["coop"]["class_gflops_per_forward"] > 1e3 * terms["coop"]["class_gflops_per_image"]  # text tower
+    for r, t in zip(rows.values(), terms.values()):  # the terms add back up to the measured batch of 4
+        k = t["classes"]
+        assert t["image_gflops"] + k * (t["class_gflops_per_image"] + t["class_gflops_per_forward"] / 4) == \
+            pytest.approx(float(r["gflops_per_image"]), rel=1e-5)  # fmt: skip
     assert "| zero_shot | **0** |" in table
     assert "| method | trained parameters | parameters used at inference | GFLOPs / image |" in table
     assert "| AAPE (published, ViT-B/16) | — | 82,000 | — | — | — | 41.92 |" in table

@@ -50,6 +50,8 @@ RANDOM_FAMILIES: dict[str, dict[str, str]] = {
 COLUMNS = ("trained parameters", "parameters used at inference", "GFLOPs / image", "images / s", "train s / epoch")
 DIGITS = {"trained parameters": 0, "parameters used at inference": 0, "GFLOPs / image": 3, "images / s": 1,
           "train s / epoch": 2}  # fmt: skip
+# per method in the CSV, for experiments/estimate.py (see flop_terms)
+FLOP_TERMS = ("classes", "image_gflops", "class_gflops_per_image", "class_gflops_per_forward")
 LOWER_BETTER = frozenset({"trained parameters", "parameters used at inference", "GFLOPs / image", "train s / epoch"})
 
 
@@ -87,8 +89,8 @@ def random_backbone(architecture: str, folder: Path) -> str:
     return f"{family['scheme']}:{path}"
 
 
-def gflops_per_image(task, images: torch.Tensor, class_set: str) -> float:
-    """FLOPs of one forward pass from pixels to logits, counted by PyTorch, per image, in GFLOPs.
+def counted_gflops(forward) -> float:
+    """GFLOPs of ``forward()``, counted by PyTorch.
 
     ``nn.MultiheadAttention``'s fused inference path (taken by batch-first towers such as OpenCLIP's)
     is an op the counter does not know, so it is switched off while counting: the same math, counted.
@@ -97,10 +99,36 @@ def gflops_per_image(task, images: torch.Tensor, class_set: str) -> float:
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            task(images, class_set)
+            forward()
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
-    return counter.get_total_flops() / images.shape[0] / 1e9
+    return counter.get_total_flops() / 1e9
+
+
+def gflops_per_image(task, images: torch.Tensor, class_set: str) -> float:
+    """FLOPs of one forward pass from pixels to logits, per image, in GFLOPs."""
+    return counted_gflops(lambda: task(images, class_set)) / images.shape[0]
+
+
+def flop_terms(task, images: torch.Tensor, class_set: str) -> dict[str, float]:
+    """GFLOPs split into what scales with images and what scales with classes, for pricing other datasets.
+
+    A forward over B images costs ``B * per_image + per_forward`` (exact op counts), so two batch sizes
+    give both terms; the image tower's share of ``per_image`` is counted on its own. What is left beyond
+    the image tower (the text tower, logits, the head) scales with the class count: CoOp's text tower runs
+    once per forward over every class, CoCoOp's once per image over every class, zero-shot's and AAPE's
+    class features are cached and leave the logits only.
+    """
+    small, large = images[:2], images
+    if large.shape[0] <= small.shape[0]:
+        raise TableError(f"cost.batch {large.shape[0]}: give at least 3 images to separate per-image from per-forward FLOPs")
+    totals = [counted_gflops(lambda x=x: task(x, class_set)) for x in (small, large)]  # GFLOPs of each forward
+    per_image = (totals[1] - totals[0]) / (large.shape[0] - small.shape[0])
+    per_forward = totals[0] - small.shape[0] * per_image
+    image = counted_gflops(lambda: task.backbone.encode_image(large)) / large.shape[0]
+    classes = len(task.head.class_sets[class_set][0])
+    return {"classes": classes, "image_gflops": image, "class_gflops_per_image": max(per_image - image, 0.0) / classes,
+            "class_gflops_per_forward": max(per_forward, 0.0) / classes}
 
 
 def trained_parameters(task) -> int:
@@ -177,12 +205,14 @@ def run_cost(spec: TableSpec) -> str:
             rows[row] = {"trained parameters": [float(trained_parameters(task))], "train s / epoch": epochs}
     first = next(iter(tasks.values()))[0]
     times: dict[str, list[float]] = {m: [] for m in tasks}
+    terms: dict[str, dict[str, float]] = {}
     for method, (task, class_set, images) in tasks.items():
         rows[method]["parameters used at inference"] = [float(inference_parameters(task, images[:2], class_set))]
     with torch.no_grad():
         for method, (task, class_set, images) in tasks.items():
-            rows[method]["GFLOPs / image"] = [gflops_per_image(task, images, class_set)]
             task(images[:2], class_set)  # warm-up: class features cached, allocator primed
+            rows[method]["GFLOPs / image"] = [gflops_per_image(task, images, class_set)]
+            terms[method] = flop_terms(task, images, class_set)
         for _ in range(int(opts["repeats"])):  # the methods take turns on the same batch
             for method, (task, class_set, images) in tasks.items():
                 start = time.perf_counter()
@@ -191,7 +221,7 @@ def run_cost(spec: TableSpec) -> str:
     for method in tasks:
         rows[method]["images / s"] = [int(opts["batch"]) / t for t in times[method]]
     table = cost_markdown(spec, rows, dataset, ", ".join(Path(b.split(":", 1)[-1]).name for b in backbones), opts, first)
-    _write_cost_csv(spec, rows, times)
+    _write_cost_csv(spec, rows, times, terms)
     (spec.results_dir() / f"{spec.name or 'cost'}.md").write_text(table + "\n", encoding="utf-8")
     return table
 
@@ -211,7 +241,7 @@ def cost_markdown(spec: TableSpec, rows, dataset: str, backbone: str, opts: dict
     return "\n".join(lines)
 
 
-def _write_cost_csv(spec: TableSpec, rows, times) -> None:
+def _write_cost_csv(spec: TableSpec, rows, times, terms) -> None:
     import csv
 
     out = spec.results_dir()
@@ -220,10 +250,11 @@ def _write_cost_csv(spec: TableSpec, rows, times) -> None:
     with (out / f"{name}.csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["method", "trained_parameters", "inference_parameters", "gflops_per_image", "images_per_s",
-                         "train_s_per_epoch", "batch_seconds"])  # fmt: skip
+                         "train_s_per_epoch", "batch_seconds", *FLOP_TERMS])  # fmt: skip
         for method, row in rows.items():
             writer.writerow([method, int(row["trained parameters"][0]), int(row["parameters used at inference"][0]),
                              f"{row['GFLOPs / image'][0]:.6g}",
                              f"{statistics.mean(row['images / s']):.3f}",
                              f"{statistics.mean(row['train s / epoch']):.3f}" if row["train s / epoch"] else "",
-                             " ".join(f"{t:.4f}" for t in times[method])])  # fmt: skip
+                             " ".join(f"{t:.4f}" for t in times[method]),
+                             *(f"{terms[method][k]:.6g}" for k in FLOP_TERMS)])  # fmt: skip
