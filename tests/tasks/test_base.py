@@ -347,3 +347,11 @@ def test_skipped_images_are_summed_over_the_stage(tiny_clip, tmp_path):
                        default_root_dir=tmp_path).validate(model, verbose=False)
     assert logged == [{"val/skipped_images": 3.0}]  # 1 + 0 (no count: none skipped) + 2, not their mean
     assert model.left == [False, False, True]  # True: nothing left to run on
+
+
+def test_pixels_without_stored_features_are_encoded_now(tiny_clip):
+    model = _Fit(str(tiny_clip), batches=1)
+    side = model.backbone.image_resolution
+    pixels = torch.randn(3, 3, side, side, generator=torch.Generator().manual_seed(0))  # (B, 3, H, W)
+    got = model.image_features({"image": pixels, "label": torch.zeros(3, dtype=torch.long)})  # no "feature": no store
+    assert torch.equal(got, model.backbone.encode_image(pixels))

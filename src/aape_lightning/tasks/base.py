@@ -125,7 +125,7 @@ class FrozenBackboneTask(L.LightningModule):
         """Log unreadable images that the data skipped; True when nothing is left to run on."""
         skipped = int(batch.get("skipped", 0))
         if skipped:
-            self.log(f"{stage}/skipped_images", float(skipped), reduce_fx="sum")  # a sum: no batch size to weight by
+            self.log(f"{stage}/skipped_images", float(skipped), reduce_fx=torch.sum)  # a sum: no batch size to weight by
         return not self.has_images(batch)
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:

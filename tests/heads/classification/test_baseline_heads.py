@@ -187,8 +187,9 @@ def test_kgcoop_guides_with_kgcoops_own_template_of_each_dataset(backbone):
     custom = KgCoOpHead(backbone, template="a drawing of a {}.")
     custom.set_classes("all", CLASSES, "{} texture.")
     assert custom.class_sets["all"][1] == "a drawing of a {}."
-    unknown = ready(KgCoOpHead(backbone))  # a dataset KgCoOp never ran keeps the data's template
-    assert unknown.class_sets["all"][1] == TEMPLATE
+    unknown = KgCoOpHead(backbone)  # a dataset KgCoOp never ran keeps the data's template
+    unknown.set_classes("all", CLASSES, "a drawing of a {}.")  # in no catalog entry ("a photo of a {}." is ImageNet's)
+    assert unknown.class_sets["all"][1] == "a drawing of a {}."
 
 
 def test_kgcoop_context_is_kgcoops_or_refused(backbone):
