@@ -119,9 +119,9 @@ def flop_terms(task, images: torch.Tensor, class_set: str) -> dict[str, float]:
     once per forward over every class, CoCoOp's once per image over every class, zero-shot's and AAPE's
     class features are cached and leave the logits only.
     """
-    small, large = images[:2], images
+    small, large = images[:1], images
     if large.shape[0] <= small.shape[0]:
-        raise TableError(f"cost.batch {large.shape[0]}: give at least 3 images to separate per-image from per-forward FLOPs")
+        raise TableError(f"cost.batch {large.shape[0]}: give at least 2 images to separate per-image from per-forward FLOPs")
     totals = [counted_gflops(lambda x=x: task(x, class_set)) for x in (small, large)]  # GFLOPs of each forward
     per_image = (totals[1] - totals[0]) / (large.shape[0] - small.shape[0])
     per_forward = totals[0] - small.shape[0] * per_image
