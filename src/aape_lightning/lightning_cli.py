@@ -24,7 +24,7 @@ from lightning.pytorch.cli import LightningCLI
 from aape_lightning.cli_parser import AAPEArgumentParser
 from aape_lightning.command_line import check_config_files, full_key, typed_model_keys
 from aape_lightning.errors import CheckpointMismatchError, user_error
-from aape_lightning.moved_keys import check_moved_keys
+from aape_lightning.moved_keys import MOVED, OPTIMIZER_ARGS, check_moved_keys, upgrade_hparams
 from aape_lightning.plugins import load_plugins
 from aape_lightning.run_folders import (
     KeepEarlierConfig,
@@ -35,6 +35,7 @@ from aape_lightning.run_folders import (
     run_root,
     watch_folders,
 )
+from aape_lightning.tasks.optim import OPTIMIZERS
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class AAPECLI(LightningCLI):
         before = self.config[sub].clone()
         hparams = dict(checkpoint.get("hyper_parameters") or {})
         hparams.pop("_instantiator", None)
+        hparams = self._upgrade_moved_keys(sub, hparams, ckpt_path)
         self._check_kind(sub, hparams, checkpoint, ckpt_path)
         if "_class_path" in hparams:
             hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
@@ -135,6 +137,28 @@ class AAPECLI(LightningCLI):
             self._data_from_checkpoint(sub, checkpoint)
         if sub in EVALUATING and self.config[sub].trainer.get("default_root_dir") is None:
             self.config[sub].trainer.default_root_dir = str(run_root(Path(ckpt_path)))
+
+    @staticmethod
+    def _upgrade_moved_keys(sub: str, hparams: dict, ckpt_path: str) -> dict:
+        """A checkpoint saved before the keys moved (issue 26) is read in the new layout, so it still tests and predicts.
+
+        An old optimiser setting ``model.optim`` cannot hold does not matter to evaluation (left out, with a
+        warning) but would change a resumed ``fit``, which is refused.
+        """
+        hparams, found, dropped = upgrade_hparams(hparams)
+        if found:
+            log.info("checkpoint %s was saved before its model settings moved: read %s", ckpt_path,
+                     ", ".join(f"{old} as {MOVED[old]}" for old in found))
+        if dropped and sub == "fit":
+            raise CheckpointMismatchError(
+                f"checkpoint {ckpt_path} was trained with {', '.join(dropped)}, which model.optim cannot hold "
+                f"(optimizer: {' or '.join(OPTIMIZERS)}, {', '.join(OPTIMIZER_ARGS)}); resume it with the aape "
+                f"version that trained it, or start a new fit"
+            )
+        if dropped:
+            log.warning("checkpoint %s: %s left out (model.optim cannot hold it; %s does not train)", ckpt_path,
+                        ", ".join(dropped), sub)
+        return hparams
 
     def _apply_typed_model_values(self, sub: str, before: Namespace, ckpt_path: str) -> None:
         """Put back what the command line gave for the model: never silently replaced by the checkpoint's value."""
