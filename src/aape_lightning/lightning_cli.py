@@ -74,7 +74,6 @@ def _init_default(class_path: str | None, name: str) -> str | None:
     return getattr(default, "__name__", None)
 
 
-
 class AAPECLI(LightningCLI):
     """LightningCLI in subclass mode: tasks, heads, readers and data modules by ``class_path``."""
 

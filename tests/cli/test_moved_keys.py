@@ -91,24 +91,30 @@ def test_an_old_checkpoint_tests_as_the_same_checkpoint_in_the_new_layout(traine
     hparams.update({k: optim[k] for k in ("schedule", "warmup_epochs", "warmup_lr")})
     old = tmp_path / "old.ckpt"
     torch.save(state, old)
+    hparams["optimizer"]["init_args"]["nesterov"] = True  # what model.optim cannot hold: no matter to a test
+    nesterov = tmp_path / "nesterov.ckpt"
+    torch.save(state, nesterov)
 
     capsys.readouterr()
     results, configs = {}, {}
-    for name, ckpt in (("new", trained), ("old", old)):
+    for name, ckpt in (("new", trained), ("old", old), ("nesterov", nesterov)):
         with caplog.at_level(logging.INFO, logger="aape_lightning.lightning_cli"):
             assert main(["test", "--ckpt_path", str(ckpt), "--trainer.default_root_dir", str(tmp_path / name)]) == 0
         results[name] = parse_test_line(capsys.readouterr().out)
         (saved,) = (tmp_path / name).rglob("config.yaml")
         configs[name] = yaml.safe_load(saved.read_text())
-    assert results["old"] == results["new"]
+    assert results["old"] == results["new"] == results["nesterov"]
     model = configs["old"]["model"]  # the settings the test run was built with
-    assert model == configs["new"]["model"]
+    assert model == configs["new"]["model"] == configs["nesterov"]["model"]
     assert model["init_args"]["core"]["init_args"]["generator"]["init_args"]["hidden"] == 16
     assert model["init_args"]["optim"]["optimizer"] == "sgd" and model["init_args"]["optim"]["warmup_epochs"] == 1
     moved = [r.getMessage() for r in caplog.records if "saved before its model settings moved" in r.getMessage()]
-    assert moved == [f"checkpoint {old} was saved before its model settings moved: read model.head.core as model.core, "
+    assert moved == [f"checkpoint {ckpt} was saved before its model settings moved: read model.head.core as model.core, "
                      "model.optimizer as model.optim.optimizer, model.schedule as model.optim.schedule, "
-                     "model.warmup_epochs as model.optim.warmup_epochs, model.warmup_lr as model.optim.warmup_lr"]
+                     "model.warmup_epochs as model.optim.warmup_epochs, model.warmup_lr as model.optim.warmup_lr"
+                     for ckpt in (old, nesterov)]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "model.optim" in r.getMessage()]
+    assert warnings == [f"checkpoint {nesterov}: SGD.nesterov=True left out (model.optim cannot hold it; test does not train)"]
 
 
 def test_resuming_an_old_checkpoint_whose_optimiser_model_optim_cannot_hold_is_refused(tmp_path, capsys):
