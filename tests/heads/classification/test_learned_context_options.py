@@ -1,4 +1,4 @@
-"""The learned context's options: init words as CoOp writes them, the context-length limit, the position and init_leftover checks."""
+"""The learned context's options: init words as CoOp writes them, the context-length limit, the value checks."""
 
 from __future__ import annotations
 
