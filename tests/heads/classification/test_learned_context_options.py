@@ -1,4 +1,4 @@
-"""The learned context's options: init words as CoOp writes them, the context-length limit, the position check."""
+"""The learned context's options: init words as CoOp writes them, the context-length limit, the value checks."""
 
 from __future__ import annotations
 
@@ -38,3 +38,8 @@ def test_a_random_context_is_tokenized_as_coops_x_placeholders(backbone):
     context.add_class_set("all", ["red square", "sea lion"])
     tokens, _ = context._layouts["all"]
     assert torch.equal(tokens, backbone.tokenize(["X X X X red square.", "X X X X sea lion."]).cpu())
+
+
+def test_an_unknown_init_leftover_is_named(backbone):
+    with pytest.raises(ValueError, match=r"^init_leftover 'kep' is not one of 'keep', 'drop'$"):
+        LearnedContext(backbone, ContextOptions(ctx_init="a photo of a", init_leftover="kep"))  # type: ignore[arg-type]

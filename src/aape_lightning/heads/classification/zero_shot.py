@@ -26,4 +26,5 @@ class ZeroShotHead(ClassificationHead):
 
     def forward(self, image: Tensor, class_set: str, labels: Tensor | None = None) -> HeadOutput:
         logits = zero_shot_logits(image, self.class_features(class_set), self.backbone.logit_scale)  # (B, K)
-        return HeadOutput(logits + self.backbone.logit_bias.to(logits.dtype))
+        # the bias is 0-d: added to (B, K) it keeps the logits' dtype, as a Python number would
+        return HeadOutput(logits + self.backbone.logit_bias)
