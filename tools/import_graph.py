@@ -176,9 +176,11 @@ def report(src: Path, package: str, pyproject: Path) -> dict[str, int]:
         for group in groups:
             print("  " + " <-> ".join(m.removeprefix(package + ".") for m in group))
     print(f"upward imports (a lower layer importing a higher one): {len(upward)}")
-    print("\n".join(rel(e) + (" (function-level)" if e.function_level else "") for e in upward))
+    for edge in upward:
+        print(rel(edge) + (" (function-level)" if edge.function_level else ""))
     print(f"function-level imports between the package's modules: {len(local)}")
-    print("\n".join(rel(e) for e in local))
+    for edge in local:
+        print(rel(edge))
     if unlayered:
         print(f"modules in no layer: {', '.join(unlayered)}")
     return {"module_level_circles": len(module_level), "circles": len(every), "subpackage_circles": len(between),
