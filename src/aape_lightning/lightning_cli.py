@@ -26,7 +26,7 @@ from aape_lightning.cli_parser import AAPEArgumentParser
 from aape_lightning.command_line import check_config_files, full_key, typed_model_keys
 from aape_lightning.data.image_datamodule import ImageDataModule
 from aape_lightning.errors import CheckpointMismatchError, user_error
-from aape_lightning.moved_keys import MOVED, OPTIMIZER_ARGS, check_moved_keys, upgrade_hparams
+from aape_lightning.moved_keys import MOVED, OPTIMIZER_ARGS, check_moved_keys, upgrade_class_paths, upgrade_hparams
 from aape_lightning.plugins import load_plugins
 from aape_lightning.run_folders import (
     KeepEarlierConfig,
@@ -223,7 +223,7 @@ class AAPECLI(LightningCLI):
         data = self.config[sub].get("data")
         if data is None or data.get("init_args", {}).get("reader") is not None:
             return
-        saved = checkpoint.get("aape_data")
+        saved = upgrade_class_paths(checkpoint.get("aape_data"))
         if saved:
             self.config = self.parser.parse_object({sub: {"data": saved}}, self.config)
 

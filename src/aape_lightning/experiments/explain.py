@@ -47,7 +47,10 @@ def class_prompts(task, ckpt_path: Path, prompts: Path | None) -> dict[str, list
     sets = task.hparams.get("class_sets") or {}
     if prompts is not None:
         return {n: p for names in sets.values() for n, p in zip(names, resolve_prompts(prompts, names))}
-    saved = torch.load(ckpt_path, map_location="cpu", weights_only=False).get("aape_data")
+    # lazy: moved_keys imports the tasks (lightning), which `aape explain --help` need not wait for
+    from aape_lightning.moved_keys import upgrade_class_paths
+
+    saved = upgrade_class_paths(torch.load(ckpt_path, map_location="cpu", weights_only=False).get("aape_data"))
     if not saved:
         raise DataError(f"checkpoint {ckpt_path} carries no data settings; pass --prompts <CuPL JSON>")
     from jsonargparse import ArgumentParser
