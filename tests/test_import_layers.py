@@ -1,7 +1,7 @@
 """The import contracts of pyproject.toml ([tool.importlinter]): kept by the package, broken by a planted import.
 
-Each check runs ``lint-imports`` in a subprocess on a copy of the package (so the copy, not the installed
-tree, is what is analysed), with the repository's own contracts.
+Each check runs ``lint-imports`` in a subprocess, with the repository's own contracts, on this tree's package
+or on a copy of it in a temporary folder (first on the path, so the copy is what is analysed).
 """
 
 from __future__ import annotations
