@@ -111,8 +111,9 @@ GPU ?= a V100 (assumed 30 % of its 125 TFLOP/s fp16 peak)
 estimate:  ## hours per real table, estimated from the cost table (results/table_hours_estimate.md)
 	$(BIN)/python -m aape_lightning.experiments.estimate --gpu_tflops "$(GPU_TFLOPS)" --gpu "$(GPU)"
 
-lint: $(STAMP)  ## ruff
+lint: $(STAMP)  ## ruff, and the import contracts (layers, no circles: [tool.importlinter] in pyproject.toml)
 	$(BIN)/ruff check src tests
+	PYTHONPATH=src $(BIN)/lint-imports --no-cache
 
 clean:  ## remove the venv and run outputs
 	rm -rf $(VENV) runs lightning_logs

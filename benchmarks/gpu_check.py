@@ -29,7 +29,7 @@ def fits(tmp: Path, dry: bool) -> list[list[str]]:
     import lightning as L
 
     from aape_lightning.data import ClassificationDataModule, CoOpSplitReader
-    from aape_lightning.demo.reader import DemoReader
+    from aape_lightning.demo.readers import DemoReader
     from aape_lightning.experiments.cost import EpochTimer
     from aape_lightning.heads import AAPEHead
     from aape_lightning.tasks import ClassificationTask

@@ -55,7 +55,8 @@ def main(args: list[str] | None = None) -> int:
     try:
         if argv[0] in EXTRA_COMMANDS:
             return int(run_command(argv[0], argv[1:]) or 0)
-        from aape_lightning.lightning_cli import lightning_main  # lightning takes seconds: only these four commands
+        # lazy (start-up): lightning takes seconds; only these four commands import it
+        from aape_lightning.lightning_cli import lightning_main
 
         lightning_main(args, description=DESCRIPTION)
     except Exception as err:
@@ -69,6 +70,7 @@ def main(args: list[str] | None = None) -> int:
 
 def run_command(name: str, argv: list[str]) -> int:
     """One of ``EXTRA_COMMANDS`` with the words after its name; each imports its module only when it runs."""
+    # lazy (start-up): every `aape` command imports this module; each command imports its own when it runs
     if name == "table":
         from aape_lightning.experiments.table import table_main
 
@@ -86,6 +88,7 @@ def run_command(name: str, argv: list[str]) -> int:
 
 # -- aape prompts ---------------------------------------------------------------------------------
 def _prompts_parser() -> argparse.ArgumentParser:
+    # lazy (start-up): the prompts package triples the import time of `aape --help`
     from aape_lightning.prompts.fetch import CUPL_BANKS, CUPL_BASE_URL
     from aape_lightning.prompts.questions import DEFAULT_SYSTEM_PROMPT
 
@@ -146,6 +149,8 @@ def prompts_main(argv: list[str] | None = None) -> int:
         args = _prompts_parser().parse_args(argv)
     except SystemExit as stop:  # --help or a usage error: argparse has printed it
         return int(stop.code or 0)
+    # lazy (start-up): as in _prompts_parser; and the catalog, for `aape prompts fetch` only
+    from aape_lightning.data.classification.catalog import catalog_name
     from aape_lightning.prompts.backends import GenerationError
     from aape_lightning.prompts.fetch import DownloadError, fetch_banks
     from aape_lightning.prompts.generate import generate_bank, read_class_list
@@ -153,7 +158,9 @@ def prompts_main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "fetch":
-            for name, path in fetch_banks(args.out, args.datasets, args.base_url, timeout=args.timeout).items():
+            # the catalog's names for folder names and aliases ("dtd" -> DescribableTextures): prompts holds none
+            datasets = [catalog_name(d) for d in args.datasets] if args.datasets else None
+            for name, path in fetch_banks(args.out, datasets, args.base_url, timeout=args.timeout).items():
                 print(f"{name}: {path}")
             return 0
         classes = read_class_list(args.classes)
@@ -177,6 +184,7 @@ def prompts_main(argv: list[str] | None = None) -> int:
 
 def _backend(args: argparse.Namespace):
     """The language model ``aape prompts generate`` asks: an OpenAI-compatible endpoint or a local LM."""
+    # lazy (start-up): as in _prompts_parser
     from aape_lightning.prompts.backends import OpenAIBackend, TransformersBackend
 
     kind = args.backend or ("openai" if args.url else "transformers" if args.lm else None)
@@ -242,6 +250,7 @@ def data_main(argv: list[str] | None = None) -> int:
     """Run one ``aape data`` command; returns the exit status."""
     args = _data_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # lazy (start-up): numpy, PIL, yaml and jsonargparse, which `aape --help` need not load
     from aape_lightning.data.classification.catalog import catalog_entry, known
     from aape_lightning.data.classification.check import check
     from aape_lightning.data.classification.prepare import prepare
@@ -273,6 +282,7 @@ def data_main(argv: list[str] | None = None) -> int:
 
 def _demo_data(args: argparse.Namespace) -> int:
     """A demo dataset is generated, never downloaded: check its folder (``<root>/demo/<Name>`` or ``<root>/<Name>``)."""
+    # lazy (start-up): as in data_main
     from aape_lightning.data.classification.check import CheckReport
     from aape_lightning.data.classification.readers import CoOpSplitReader
 
@@ -302,6 +312,7 @@ def cache_main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("info", "clear"))
     parser.add_argument("--cache-dir", help="default: $AAPE_CACHE_DIR, else $XDG_CACHE_HOME/aape")
     args = parser.parse_args(argv)
+    # lazy (start-up): numpy and PIL, which `aape --help` need not load
     from aape_lightning.data.feature_store import DEFAULT_MAX_GB, clear, info, store_root
 
     root = store_root(args.cache_dir)

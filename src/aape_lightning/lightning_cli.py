@@ -21,10 +21,12 @@ from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
+from aape_lightning.callbacks import PredictionWriter, RunRecord
 from aape_lightning.cli_parser import AAPEArgumentParser
 from aape_lightning.command_line import check_config_files, full_key, typed_model_keys
+from aape_lightning.data.image_datamodule import ImageDataModule
 from aape_lightning.errors import CheckpointMismatchError, user_error
-from aape_lightning.moved_keys import MOVED, OPTIMIZER_ARGS, check_moved_keys, upgrade_hparams
+from aape_lightning.moved_keys import MOVED, OPTIMIZER_ARGS, check_moved_keys, upgrade_class_paths, upgrade_hparams
 from aape_lightning.plugins import load_plugins
 from aape_lightning.run_folders import (
     KeepEarlierConfig,
@@ -35,6 +37,7 @@ from aape_lightning.run_folders import (
     run_root,
     watch_folders,
 )
+from aape_lightning.tasks.checkpoint import find_last_checkpoint, read_checkpoint
 from aape_lightning.tasks.optim import OPTIMIZERS
 
 log = logging.getLogger(__name__)
@@ -51,8 +54,6 @@ def _short(class_path: str | None) -> str:
 
 def _data_kind(class_path: str | None) -> str | None:
     """A data module's family: its ancestor just below ``ImageDataModule`` (NoCapsDataModule -> CaptionDataModule)."""
-    from aape_lightning.data.image_datamodule import ImageDataModule
-
     module, _, name = (class_path or "").rpartition(".")
     try:
         cls = getattr(import_module(module), name)
@@ -78,8 +79,6 @@ class AAPECLI(LightningCLI):
     """LightningCLI in subclass mode: tasks, heads, readers and data modules by ``class_path``."""
 
     def add_arguments_to_parser(self, parser) -> None:
-        from aape_lightning.callbacks import PredictionWriter, RunRecord
-
         parser.add_lightning_class_args(PredictionWriter, "predictions")
         parser.add_lightning_class_args(RunRecord, "run_record")
         parser.set_defaults({key: {"class_path": class_path} for key, class_path in DEFAULT_CLASSES.items()})
@@ -109,8 +108,6 @@ class AAPECLI(LightningCLI):
     # -- --ckpt_path ----------------------------------------------------------------------
     def _parse_ckpt_path(self) -> None:
         """Model settings come from the checkpoint, except those typed on the command line (applied or refused)."""
-        from aape_lightning.tasks.checkpoint import find_last_checkpoint, read_checkpoint
-
         sub = self.config.get("subcommand")
         ckpt_path = self.config[sub].get("ckpt_path") if sub else None
         if not ckpt_path:
@@ -226,7 +223,7 @@ class AAPECLI(LightningCLI):
         data = self.config[sub].get("data")
         if data is None or data.get("init_args", {}).get("reader") is not None:
             return
-        saved = checkpoint.get("aape_data")
+        saved = upgrade_class_paths(checkpoint.get("aape_data"))
         if saved:
             self.config = self.parser.parse_object({sub: {"data": saved}}, self.config)
 

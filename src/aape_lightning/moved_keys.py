@@ -17,6 +17,15 @@ from aape_lightning.tasks.optim import OPTIMIZERS
 MOVED = {"model.head.core": "model.core", "model.optimizer": "model.optim.optimizer",
          "model.schedule": "model.optim.schedule", "model.warmup_epochs": "model.optim.warmup_epochs",
          "model.warmup_lr": "model.optim.warmup_lr"}
+# Classes that moved (issue 26: the demo readers live in demo/, above the data layer): where a checkpoint's saved
+# data settings may name one -> where it is now.
+MOVED_CLASSES = {
+    f"aape_lightning.{where}.{name}": f"aape_lightning.demo.{name}"
+    for name, places in {"DemoCaptionReader": ("data", "data.captions", "data.captions.readers"),
+                         "DemoVQAReader": ("data", "data.vqa", "data.vqa.readers"),
+                         "DemoReader": ("demo.reader",)}.items()
+    for where in places
+}  # fmt: skip
 # The old optimiser's own arguments that sit beside its name now (``model.optimizer.lr`` -> ``model.optim.lr``).
 OPTIMIZER_ARGS = ("lr", "weight_decay", "momentum")
 _ABSENT = object()
@@ -87,6 +96,16 @@ def upgrade_hparams(hparams: dict) -> tuple[dict, list[str], list[str]]:
         if value is not _ABSENT:
             node[last] = value
     return hparams, found, dropped
+
+
+def upgrade_class_paths(node):
+    """Saved settings (a checkpoint's ``aape_data``) with each ``class_path`` that ``MOVED_CLASSES`` lists at its new place."""
+    if isinstance(node, dict):
+        return {key: MOVED_CLASSES.get(value, value) if key == "class_path" and isinstance(value, str)
+                else upgrade_class_paths(value) for key, value in node.items()}  # fmt: skip
+    if isinstance(node, list):
+        return [upgrade_class_paths(value) for value in node]
+    return node
 
 
 def _walk(node, parts: list[str], make: bool = False):

@@ -8,13 +8,14 @@ those that ``aape fit`` saved then (read from a checkpoint of the code before th
 from __future__ import annotations
 
 import logging
+from importlib import import_module
 
 import pytest
 import torch
 import yaml
 
 from aape_lightning.cli import main
-from aape_lightning.moved_keys import upgrade_hparams
+from aape_lightning.moved_keys import MOVED_CLASSES, upgrade_class_paths, upgrade_hparams
 from cli_helpers import checkpoints, parse_test_line, write_config
 
 CORE = {"class_path": "aape_lightning.core.AAPECore",
@@ -66,6 +67,27 @@ def test_what_model_optim_cannot_hold_is_named():
 def test_a_new_layout_is_left_as_it_is():
     new = {"_class_path": "aape_lightning.tasks.RetrievalTask", "core": CORE, "optim": {"optimizer": "sgd"}}
     assert upgrade_hparams(new) == (new, [], [])
+
+
+def _importable(path: str) -> bool:
+    module, _, name = path.rpartition(".")
+    try:
+        return isinstance(getattr(import_module(module), name), type)
+    except (ImportError, AttributeError):
+        return False
+
+
+def test_a_demo_reader_saved_where_it_was_is_read_where_it_is():
+    """The demo readers moved into demo/ (issue 26): a checkpoint's saved data names them at the old import path."""
+    assert all(not _importable(old) and _importable(new) for old, new in MOVED_CLASSES.items())
+    reader = {"class_path": "aape_lightning.data.DemoCaptionReader", "init_args": {"root": "data/demo", "n_train": 12}}
+    saved = {"class_path": "aape_lightning.data.CaptionDataModule", "init_args": {"reader": reader, "batch_size": 4}}
+    upgraded = upgrade_class_paths(saved)
+    assert upgraded == {"class_path": "aape_lightning.data.CaptionDataModule", "init_args": {
+        "reader": {"class_path": "aape_lightning.demo.DemoCaptionReader", "init_args": {"root": "data/demo", "n_train": 12}},
+        "batch_size": 4}}  # fmt: skip
+    assert saved["init_args"]["reader"]["class_path"] == "aape_lightning.data.DemoCaptionReader"  # a copy, not changed
+    assert upgrade_class_paths(None) is None
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import yaml
 
-from aape_lightning.data import DemoCaptionReader
+from aape_lightning.demo import DemoCaptionReader
 from cli_helpers import checkpoints, parse_test_line, run_aape
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aape_lightning.demo import datasets
-from aape_lightning.demo.reader import DemoReader
+from aape_lightning.demo.readers import DemoReader
 from aape_lightning.errors import DataError
 from folder_snapshot import snapshot
 

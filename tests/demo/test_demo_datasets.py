@@ -104,7 +104,7 @@ def test_captions_and_qa(tmp_path: Path) -> None:
 
 
 def test_reader_passes_the_noise_knob(tmp_path: Path) -> None:
-    from aape_lightning.demo.reader import DemoReader
+    from aape_lightning.demo.readers import DemoReader
 
     splits = DemoReader("DemoSatellite", root=str(tmp_path), prompt_noise=0.0).read()
     bank = json.loads(Path(splits.prompts).read_text())

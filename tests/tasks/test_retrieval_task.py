@@ -8,8 +8,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from aape_lightning.data import CaptionDataModule, DemoCaptionReader
+from aape_lightning.data import CaptionDataModule
 from aape_lightning.data.transforms import clip_transform
+from aape_lightning.demo import DemoCaptionReader
 from aape_lightning.metrics import recall_at_k
 from aape_lightning.tasks import RetrievalTask
 

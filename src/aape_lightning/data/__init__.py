@@ -10,11 +10,9 @@ from importlib import import_module
 _WHERE = {
     "CaptionDataModule": "aape_lightning.data.captions",
     "CaptionReader": "aape_lightning.data.captions",
-    "DemoCaptionReader": "aape_lightning.data.captions",
     "KarpathyReader": "aape_lightning.data.captions",
     "NoCapsDataModule": "aape_lightning.data.captions",
     "NoCapsReader": "aape_lightning.data.captions",
-    "DemoVQAReader": "aape_lightning.data.vqa",
     "VQADataModule": "aape_lightning.data.vqa",
     "VQAReader": "aape_lightning.data.vqa",
     "VQAv2Reader": "aape_lightning.data.vqa",

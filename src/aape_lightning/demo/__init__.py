@@ -11,7 +11,7 @@ _WHERE = {
                      "ensure_demo_captions", "ensure_demo_dataset", "prompt_bank"], "datasets"),
     **dict.fromkeys(["DEMO_CLIP_CONFIG", "build_demo_clip"], "pretrain"),
     **dict.fromkeys(["probe_checkpoint", "probe_world"], "probe"),
-    "DemoReader": "reader",
+    **dict.fromkeys(["DemoCaptionReader", "DemoReader", "DemoVQAReader"], "readers"),
     **dict.fromkeys(["CONCEPTS", "DOMAINS", "WORLD_VERSION", "Scene", "Spec", "caption", "captions", "questions",
                      "render", "sample_scene"], "world"),
 }
@@ -26,7 +26,9 @@ __all__ = [
     "DOMAINS",
     "WORLD_VERSION",
     "DemoDataset",
+    "DemoCaptionReader",
     "DemoReader",
+    "DemoVQAReader",
     "Scene",
     "Spec",
     "build_demo_clip",

@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _probe(args: argparse.Namespace) -> None:
+    # lazy (start-up): torch and lightning; `aape demo --help` and `build-data` import neither
     from aape_lightning.backbones import FrozenCLIP
     from aape_lightning.demo.probe import (
         dataset_of,
@@ -81,7 +82,8 @@ def demo_main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.command == "build-clip":
-        from aape_lightning.demo.pretrain import build_demo_clip  # torch: imported only here
+        # lazy (start-up): torch, imported only by the commands that train
+        from aape_lightning.demo.pretrain import build_demo_clip
 
         keys = ("steps", "batch_size", "pool_size", "num_threads", "concept_rate", "link_weight", "gloss_keep",
                 "gloss_define")
@@ -89,6 +91,7 @@ def demo_main(argv: list[str] | None = None) -> int:
         path = build_demo_clip(args.out, seed=args.seed, **{k: v for k, v in options.items() if v is not None})
         print(path)
     elif args.command == "build-lm":
+        # lazy (start-up): torch, as above
         from aape_lightning.demo.lm_pretrain import build_demo_lm
 
         options = {k: getattr(args, k) for k in ("steps", "num_threads") if getattr(args, k) is not None}

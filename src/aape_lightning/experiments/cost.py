@@ -27,12 +27,15 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch.utils.flop_counter import FlopCounterMode
 
+from aape_lightning.backbones import build_tiny_clip
+from aape_lightning.backbones.random_families import HF_VIT_B16, build_random_hf, build_random_open_clip
 from aape_lightning.errors import TableError
 from aape_lightning.experiments.progress import Progress
 from aape_lightning.experiments.table_format import grid, published_grid
+from aape_lightning.lightning_cli import lightning_main
 
 if TYPE_CHECKING:
-    from aape_lightning.experiments.table import TableSpec
+    from aape_lightning.experiments.table_spec import TableSpec
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +73,6 @@ class EpochTimer(Callback):
 
 def random_backbone(architecture: str, folder: Path) -> str:
     """A backbone name for ``architecture`` with random weights (written once under ``folder``, reused)."""
-    from aape_lightning.backbones import build_tiny_clip
-    from aape_lightning.backbones.random_families import HF_VIT_B16, build_random_hf, build_random_open_clip
-
     known = sorted([*RANDOM_ARCHITECTURES, *RANDOM_FAMILIES])
     if architecture not in known:
         raise TableError(f"cost.architecture {architecture!r} is not one of {known} (comma-separated for several)")
@@ -161,8 +161,6 @@ def inference_parameters(task, images: torch.Tensor, class_set: str) -> int:
 
 def build_method(args: list[str], train: bool):
     """The task as the table builds it, fitted for the configured epochs when it trains; the epoch times."""
-    from aape_lightning.lightning_cli import lightning_main
-
     cli = lightning_main(args, run=False)
     timer = EpochTimer()
     if train and cli.model.trains:

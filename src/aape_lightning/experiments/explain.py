@@ -26,6 +26,7 @@ from aape_lightning.data.image_decode import open_rgb
 from aape_lightning.data.image_files import IMAGE_SUFFIXES, find_images
 from aape_lightning.errors import CheckpointMismatchError, DataError
 from aape_lightning.prompts.keys import nfc
+from aape_lightning.prompts.resolve import resolve_prompts
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,11 @@ def class_prompts(task, ckpt_path: Path, prompts: Path | None) -> dict[str, list
     """Every class of the checkpoint -> its reference prompts (from ``prompts`` or the saved data settings)."""
     sets = task.hparams.get("class_sets") or {}
     if prompts is not None:
-        from aape_lightning.prompts.resolve import resolve_prompts
-
         return {n: p for names in sets.values() for n, p in zip(names, resolve_prompts(prompts, names))}
-    saved = torch.load(ckpt_path, map_location="cpu", weights_only=False).get("aape_data")
+    # lazy: moved_keys imports the tasks (lightning), which `aape explain --help` need not wait for
+    from aape_lightning.moved_keys import upgrade_class_paths
+
+    saved = upgrade_class_paths(torch.load(ckpt_path, map_location="cpu", weights_only=False).get("aape_data"))
     if not saved:
         raise DataError(f"checkpoint {ckpt_path} carries no data settings; pass --prompts <CuPL JSON>")
     from jsonargparse import ArgumentParser
@@ -120,6 +122,7 @@ def draw(image: Image.Image, classname: str, how: str, prompts: list[str], weigh
 
 
 def explain_main(argv: list[str] | None = None) -> int:
+    # lazy: torchvision and lightning, which `aape explain --help` (and a bad argument) need not wait for
     from aape_lightning.data.transforms import backbone_transform
     from aape_lightning.tasks.checkpoint import load_task
 

@@ -23,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from aape_lightning.console import configure_output
 from aape_lightning.experiments.launcher import Launcher
 
 
@@ -32,8 +33,6 @@ def available_cpus() -> int:
 
 def _init_worker(device: str | None) -> None:
     """A spawned worker: its own process group, pinned to ``device``, logging like ``aape`` itself."""
-    from aape_lightning.console import configure_output
-
     os.setpgrp()
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aape_lightning.experiments.launcher import Launcher
+from aape_lightning.experiments.process_tree import alive, descendants, kill_all
 
 DEAD = ("FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE")
 
@@ -59,8 +60,6 @@ class JobFailed(RuntimeError):
 
 
 def _alive(pid: int) -> bool:
-    from aape_lightning.experiments.process_tree import alive
-
     return bool(alive({pid}))
 
 
@@ -150,8 +149,6 @@ class SlurmLauncher(Launcher):
 
     def stop(self) -> None:
         """Cancel every job in flight (scancel, or SIGINT to a local job); what a local job started is then killed."""
-        from aape_lightning.experiments.process_tree import descendants, kill_all
-
         local = {int(job.job_id) for job in self._live if self.options.cluster == "local"}
         started = {p for pid in local for p in descendants(pid)} | local
         for job in self._live:

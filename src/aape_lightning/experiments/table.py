@@ -31,53 +31,26 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from jsonargparse import ArgumentParser
 
-from aape_lightning.errors import TableError
+from aape_lightning.console import configure_output
+from aape_lightning.data.feature_store import totals
 from aape_lightning.experiments.launcher import TableInterrupted
+from aape_lightning.experiments.local_pool import LocalPool
 from aape_lightning.experiments.progress import Progress
-from aape_lightning.experiments.slurm_launcher import SlurmOptions
+from aape_lightning.experiments.run_lock import RunLock
+from aape_lightning.experiments.slurm_launcher import SlurmLauncher, SlurmOptions
 from aape_lightning.experiments.table_format import format_table, markdown_for
+from aape_lightning.experiments.table_plots import plot_table
+from aape_lightning.experiments.table_spec import Outcome, Run, TableSpec
 
 log = logging.getLogger(__name__)
 
 TIMING = ("wall_s", "fit_s_per_epoch")  # per-run measurements that are not accuracies
-
-
-@dataclass
-class Run:
-    """One cell of the grid: what to run and where its result goes."""
-
-    method: str
-    dataset: str
-    seed: int
-    variant: str | None
-    args: list[str]
-    run_dir: Path
-    tests: dict[str, list[str]] | None = None
-
-    @property
-    def label(self) -> str:
-        """The table row: the method, with its sweep value when there is one."""
-        return self.method if self.variant is None else f"{self.method} @ {self.variant}"
-
-    @property
-    def what(self) -> str:
-        """How progress lines and the failure summary name the run."""
-        return f"{self.label} on {self.dataset}, seed {self.seed}"
-
-
-@dataclass
-class Outcome:
-    run: Run
-    metrics: dict[str, float] = field(default_factory=dict)
-    wall_s: float = 0.0
-    error: str | None = None
 
 
 def _named_results(target: str, results: dict[str, float], diagnostics: tuple[str, ...]) -> dict[str, float]:
@@ -102,6 +75,7 @@ def run_one(args: list[str], tests: dict[str, list[str]] | None = None) -> dict[
     data, other arguments are stacked on the run's for that test's data (e.g. another dataset with
     ``--data.protocol cross``).
     """
+    # lazy: lightning, which a table whose runs are all done (or run by workers and jobs) never needs
     from aape_lightning.lightning_cli import lightning_main
 
     cli = lightning_main(args, run=False)
@@ -152,99 +126,9 @@ def run_key(args: list[str], source: str, tests: dict[str, list[str]] | None = N
     return digest.hexdigest()[:16]
 
 
-@dataclass
-class TableSpec:
-    """A table YAML, parsed (see ``table_parser`` for each field)."""
-
-    methods: dict[str, str | list[str]]
-    datasets: dict[str, list[str]]
-    base: list[str] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
-    output: str = "runs/table"
-    extra_args: list[str] = field(default_factory=list)
-    only: list[str] | None = None
-    name: str | None = None
-    title: str = ""
-    layout: Literal["base2new", "chain", "sweep", "cost"] = "base2new"
-    tests: dict[str, list[str]] | None = None
-    sweep: dict[str, list[str]] | None = None
-    sweep_name: str = "value"
-    metric: str = "H"
-    curves: dict[str, dict[str, float]] | None = None
-    published: dict[str, dict[str, float]] | None = None
-    published_note: str = "published, ViT-B/16"
-    results: str | None = None
-    root: str | None = None
-    backbone: str | None = None
-    cost: dict[str, int | str | None] = field(default_factory=dict)
-    jobs: int | None = None
-    threads_per_job: int | None = None
-    devices: str | None = None
-    launcher: Literal["local", "slurm"] = "local"
-    slurm: SlurmOptions = field(default_factory=SlurmOptions)
-
-    def device_list(self) -> list[str]:
-        """``--devices 0,1,2,3`` as ``["0", "1", "2", "3"]`` (CUDA_VISIBLE_DEVICES values); [] without it."""
-        devices = [d.strip() for d in str(self.devices).split(",")] if self.devices not in (None, "") else []
-        if any(not d for d in devices) or len(set(devices)) != len(devices):
-            raise TableError(f"--devices {self.devices!r}: give distinct device ids separated by commas, e.g. 0,1,2,3")
-        return devices
-
-    def results_dir(self) -> Path:
-        """Where the .md, .csv and .png go: ``--results``, else the output folder (results/ only when asked)."""
-        return Path(self.results or self.output)
-
-    def chosen(self) -> dict[str, list[str]]:
-        unknown = sorted(set(self.only or []) - set(self.methods))
-        if unknown:
-            raise TableError(f"unknown method(s) {unknown}; known: {sorted(self.methods)}")
-        # a method is a config file, or [config file, extra args...] (e.g. an ablation's override)
-        chosen = {k: ([v] if isinstance(v, str) else list(v)) for k, v in self.methods.items()
-                  if not self.only or k in self.only}  # fmt: skip
-        for name, path in [*((k, v[0]) for k, v in chosen.items()), *(("base", b) for b in self.base)]:
-            if not Path(path).is_file():
-                raise TableError(f"method {name!r}: config file {path} does not exist (paths are relative to {os.getcwd()})")
-        if self.layout == "chain" and not self.tests:
-            raise TableError("layout 'chain' needs `tests:` (target name -> extra arguments; [] = the fit's own data)")
-        if (self.jobs is not None and self.jobs < 1) or (self.threads_per_job is not None and self.threads_per_job < 1):
-            raise TableError(f"--jobs {self.jobs} / --threads_per_job {self.threads_per_job}: both must be at least 1")
-        if self.devices and self.launcher != "local":
-            raise TableError("--devices pins local runs to GPUs; with --launcher slurm, SLURM assigns them (slurm.gpus_per_run)")
-        self.device_list()
-        if self.layout == "sweep" and not self.sweep:
-            raise TableError("layout 'sweep' needs `sweep:` (value -> extra arguments, e.g. '1': [--data.shots, '1'])")
-        return chosen
-
-    def user_args(self) -> list[str]:
-        """``--root`` and ``--backbone``: the data root and CLIP of every run (the Makefile's DATA and BACKBONE)."""
-        args = ["--data.reader.root", self.root] if self.root else []
-        return args + (["--model.backbone", self.backbone] if self.backbone else [])
-
-    def runs(self) -> list[Run]:
-        runs = []
-        variants = self.sweep or {None: []}
-        # a chained test's own data config must not undo --root / --backbone
-        tests = {t: [*a, *self.user_args()] if a else [] for t, a in self.tests.items()} if self.tests else None
-        for method, (method_config, *method_args) in self.chosen().items():
-            for variant, variant_args in variants.items():
-                for dataset, dataset_args in self.datasets.items():
-                    for seed in self.seeds:
-                        run_dir = Path(self.output) / dataset / method
-                        run_dir = (run_dir / f"{self.sweep_name}{variant}" if variant is not None else run_dir) / f"seed{seed}"
-                        args = [a for c in self.base for a in ("--config", c)]
-                        args += [*dataset_args, "--config", method_config, *method_args, *variant_args,
-                                 "--seed_everything", str(seed), "--data.seed", str(seed),
-                                 "--trainer.default_root_dir", str(run_dir), *self.extra_args, *self.user_args()]
-                        variant_name = None if variant is None else str(variant)
-                        runs.append(Run(method, dataset, seed, variant_name, args, run_dir, tests))
-        return runs
-
-
 def _timed_run(args: list[str], tests: dict[str, list[str]] | None, threads: int | None) -> tuple[dict, float]:
     """One run and its wall time, wherever a launcher runs it (module level, so it pickles)."""
     import torch
-
-    from aape_lightning.console import configure_output
 
     configure_output()  # a worker or a cluster job logs like `aape` itself
     before = torch.get_num_threads()
@@ -289,11 +173,7 @@ def read_record(run: Run) -> dict | None:
 def make_launcher(spec: TableSpec):
     """The launcher a spec asks for: the local pool (``--jobs``, ``--devices``) or SLURM through submitit."""
     if spec.launcher == "slurm":
-        from aape_lightning.experiments.slurm_launcher import SlurmLauncher
-
         return SlurmLauncher(spec.slurm, spec.jobs, spec.threads_per_job)
-    from aape_lightning.experiments.local_pool import LocalPool
-
     return LocalPool(spec.jobs, spec.device_list(), spec.threads_per_job)
 
 
@@ -306,9 +186,6 @@ def execute(runs: list[Run], source: str, launcher=None, lock_poll_s: float = 1.
     propagate, with the count of finished runs. ``target(args, tests, threads) -> (metrics, wall_s)``
     computes one run (default: fit + test, ``_timed_run``; tests give a picklable stand-in).
     """
-    from aape_lightning.experiments.local_pool import LocalPool
-    from aape_lightning.experiments.run_lock import RunLock
-
     launcher = launcher or LocalPool()
     progress = Progress(len(runs), launcher.slots, {run.what: (run.label, run.dataset) for run in runs})
     outcomes: list[Outcome | None] = [None] * len(runs)
@@ -425,6 +302,7 @@ def run_table(spec: TableSpec) -> tuple[str, list[Outcome]]:
     """Run a table spec; writes the markdown, CSV and plots, returns the markdown and every outcome."""
     spec.results_dir().mkdir(parents=True, exist_ok=True)  # a folder the system refuses fails now, not after the runs
     if spec.layout == "cost":
+        # lazy: torch and lightning, for the cost layout only
         from aape_lightning.experiments.cost import run_cost
 
         return run_cost(spec), []
@@ -438,8 +316,6 @@ def run_table(spec: TableSpec) -> tuple[str, list[Outcome]]:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.md").write_text(table + "\n", encoding="utf-8")
     write_csv(outcomes, out / f"{name}.csv")
-    from aape_lightning.experiments.table_plots import plot_table
-
     for path in plot_table(spec, outcomes, out / name):
         log.info("wrote %s", path)
     return table, outcomes
@@ -522,8 +398,6 @@ def table_main(argv: list[str] | None = None) -> int:
             signal.signal(sig, handler)
     print(table)
     if outcomes:
-        from aape_lightning.data.feature_store import totals
-
         print(totals(o.run.run_dir for o in outcomes))  # images encoded / read from the feature store, summed
     failed = any(o.error for o in outcomes)
     if outcomes:

@@ -13,7 +13,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from aape_lightning.experiments.table import Outcome, TableSpec
+    from aape_lightning.experiments.table_spec import Outcome, TableSpec
 
 Rows = dict[str, dict[str, list[float]]]  # row label -> column -> one value per seed
 

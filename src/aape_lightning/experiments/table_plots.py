@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from aape_lightning.experiments.table_format import mean_std, rows_for
 
 if TYPE_CHECKING:
-    from aape_lightning.experiments.table import Outcome, TableSpec
+    from aape_lightning.experiments.table_spec import Outcome, TableSpec
 
 
 def _pyplot():

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from aape_lightning.prompts.keys import dataset_key
+
 log = logging.getLogger(__name__)
 
 CUPL_COMMIT = "719619c829792ff8f37298266e941b7f077c7f5c"
@@ -109,11 +111,15 @@ def fetch_banks(
 ) -> dict[str, Path]:
     """Download ``datasets``' banks (default: all) into ``out_dir``; dataset -> file.
 
+    ``datasets`` are catalog names ("Caltech101"; case, ``-`` and ``_`` ignored): ``aape prompts fetch``
+    resolves a folder name or an alias ("dtd") through the data catalog first.
+
     A file already there with the right checksums is kept. Each download is checked in memory,
     written to a temp file in ``out_dir`` and renamed, so a failed or corrupt download leaves
     nothing. ``opener`` (url -> bytes) replaces ``urllib`` (tests use ``file://`` URLs or one).
     """
-    wanted = list(banks) if not datasets else [_catalog_name(d) for d in datasets]
+    by_key = {dataset_key(name): name for name in banks}
+    wanted = list(banks) if not datasets else [by_key.get(dataset_key(d), d) for d in datasets]
     unknown = [d for d in wanted if d not in banks]
     if unknown:
         raise ValueError(
@@ -152,17 +158,6 @@ def fetch_banks(
         log.info("%s: %s (%d bytes)", name, target, len(data))
         done[name] = target
     return done
-
-
-def _catalog_name(name: str) -> str:
-    """The catalog's spelling of a dataset name, folder name or alias ("caltech-101" -> "Caltech101")."""
-    from aape_lightning.data.classification.catalog import catalog_entry  # lazy: data imports prompts
-    from aape_lightning.errors import DataError
-
-    try:
-        return catalog_entry(name).name
-    except DataError:
-        return name
 
 
 def _urlopen(url: str, timeout: float) -> bytes:

@@ -14,6 +14,7 @@ _ESCAPED = re.compile("[\udc80-\udcff]")  # bytes a file system name could not d
 _SEPARATORS = re.compile(r"[_\-\s]+")
 _INNER_SLASH = re.compile(r"(?<=\w)/(?=\w)")
 _QUALIFIER_MARKS = re.compile(r"[()\[\]/,]")
+_DATASET_SEPARATORS = re.compile(r"[-_ ]")
 
 
 def nfc(name: str) -> str:
@@ -46,6 +47,15 @@ def word_order_key(name: str) -> str:
 def qualifier_key(name: str) -> str:
     """Words without brackets/slashes, sorted: "apartment building (outdoor)" = "apartment_building/outdoor"."""
     return word_order_key(_QUALIFIER_MARKS.sub(" ", name))
+
+
+def dataset_key(name: str) -> str:
+    """A dataset's name with case, ``-``, ``_`` and spaces ignored: "Caltech-101" = "caltech_101" = "Caltech101".
+
+    The data catalog looks names, folder names and aliases up by it; prompts finds a dataset's shipped
+    mappings and published banks by it, from the catalog's name (the catalog resolves an alias first).
+    """
+    return _DATASET_SEPARATORS.sub("", name).lower()
 
 
 LEVELS: tuple[tuple[str, Callable[[str], str]], ...] = (

@@ -4,7 +4,8 @@ A class is named by its name or, where names repeat (ImageNet's two "missile"s),
 the dataset's class list as ``"#744"``. The package ships mappings from published banks' keys to
 CoOp's class names, one file per bank family and dataset (``mappings/<family>_<Dataset>.json``:
 ``cupl_`` for CuPL's banks, ``descriptors_`` for classify_by_description's descriptor files),
-applied when the dataset is known: the one whose entries fit the bank best.
+applied when the dataset is known (by the catalog's name: the data layer resolves a folder name or an alias
+such as "dtd" first): the one whose entries fit the bank best.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from aape_lightning.errors import PromptBankError
 from aape_lightning.prompts.bank import no_duplicate_keys, read_utf8
-from aape_lightning.prompts.keys import nfc, normalise_name
+from aape_lightning.prompts.keys import dataset_key, nfc, normalise_name
 
 _INDEX_ENTRY = re.compile(r"#\s*(\d+)")
 
@@ -43,23 +44,19 @@ def read_mapping_file(path: str | Path) -> dict[str, str]:
 
 # Datasets with ImageNet's 1000 classes in ImageNet's order use ImageNet's mappings ("#index" entries
 # included); ImageNet-A and -R are 200-class subsets with other indexes and have their own.
-_SAME_CLASSES = {"ImageNetV2": "ImageNet", "ImageNetSketch": "ImageNet"}
+_SAME_CLASSES = {dataset_key("ImageNetV2"): "ImageNet", dataset_key("ImageNetSketch"): "ImageNet"}
 
 
 def shipped_mapping_paths(dataset: str | None) -> list[Path]:
-    """Every shipped mapping for ``dataset``'s CoOp class names (one per bank family), sorted by name."""
+    """Every shipped mapping for ``dataset``'s CoOp class names (one per bank family), sorted by name.
+
+    ``dataset`` is a catalog name ("Caltech101"; case, ``-`` and ``_`` ignored); any other name has none.
+    """
     if not dataset:
         return []
-    from aape_lightning.data.classification.catalog import catalog_entry  # lazy: data imports prompts
-    from aape_lightning.errors import DataError
-
-    try:
-        name = catalog_entry(dataset).name
-    except DataError:
-        return []
-    name = _SAME_CLASSES.get(name, name)
+    wanted = dataset_key(_SAME_CLASSES.get(dataset_key(dataset), dataset))
     folder = Path(str(resources.files("aape_lightning.prompts") / "mappings"))
-    return sorted(folder.glob(f"*_{name}.json"))
+    return sorted(p for p in folder.glob("*_*.json") if dataset_key(p.stem.split("_", 1)[1]) == wanted)
 
 
 def fitting_entries(mapping: Mapping[str, str], bank: Mapping[str, Any]) -> dict[str, str]:

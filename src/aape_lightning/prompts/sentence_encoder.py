@@ -13,6 +13,7 @@ import logging
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
+from aape_lightning.cache_dir import default_cache_dir
 from aape_lightning.errors import PromptBankError, SentenceEncoderUnavailable
 from aape_lightning.prompts.keys import normalise_name
 
@@ -73,6 +74,7 @@ def _model_key(model: str) -> str:
 @functools.lru_cache(maxsize=4)
 def _embedding_cache(model: str, cache_dir: str):
     """The text cache of one encoder: in memory for this process, on disk under ``cache_dir``."""
+    # lazy: torch, which prompts (``aape prompts``, bank matching) needs only once it embeds
     from aape_lightning.backbones.text_cache import TextFeatureCache
 
     def encode(texts: list[str]):
@@ -84,8 +86,6 @@ def _embedding_cache(model: str, cache_dir: str):
 
 def _embed(texts: Sequence[str], model: str | Path | None):
     """Unit-norm embeddings ``(len(texts), d)`` as a float tensor; each text is encoded once, ever."""
-    from aape_lightning.cache_dir import default_cache_dir
-
     name = str(model if model is not None else default_encoder_path())
     return _embedding_cache(name, str(default_cache_dir()))(list(texts))
 

@@ -15,6 +15,7 @@ from aape_lightning.errors import CheckpointMismatchError
 from aape_lightning.language import FrozenLM, PrefixLM
 from aape_lightning.prompts.bank import pad_prompt_embeddings
 from aape_lightning.tasks.base import FrozenBackboneTask
+from aape_lightning.tasks.checkpoint import read_checkpoint
 from aape_lightning.tasks.optim import OptimSchedule
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,6 @@ class PrefixLMTask(FrozenBackboneTask):
 
     def load_trained_weights(self, path: str | Path) -> None:
         """Take the maps and the core from another prefix-LM checkpoint of the same backbone and LM, or refuse."""
-        from aape_lightning.tasks.checkpoint import read_checkpoint
-
         checkpoint = read_checkpoint(path)
         saved = {k: v for k, v in checkpoint["state_dict"].items() if k.startswith(TRAINED)}
         kind = str((checkpoint.get("hyper_parameters") or {}).get("_class_path", "another task's")).rsplit(".", 1)[-1]

@@ -8,8 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from aape_lightning.data import CaptionDataModule, DemoCaptionReader, KarpathyReader
+from aape_lightning.data import CaptionDataModule, KarpathyReader
 from aape_lightning.data.captions import CaptionDataset, CaptionedImage, collate_captions
+from aape_lightning.demo import DemoCaptionReader
 from aape_lightning.errors import DataError
 
 

@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from aape_lightning.backbones import FrozenCLIP
-from aape_lightning.data.vqa import DemoVQAReader, VQADataModule, VQAv2Reader, collate_questions
+from aape_lightning.data.vqa import VQADataModule, VQAv2Reader, collate_questions
+from aape_lightning.demo import DemoVQAReader
 from aape_lightning.errors import DataError
 
 

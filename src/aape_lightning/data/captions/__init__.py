@@ -1,8 +1,9 @@
-"""Caption data: readers for Karpathy-split COCO / Flickr30k and the demo captions, and their DataModule."""
+"""Caption data: readers for Karpathy-split COCO / Flickr30k and nocaps, and their DataModule (the demo world's reader:
+``aape_lightning.demo``)."""
 
 from aape_lightning.data.captions.datamodule import CaptionDataModule, CaptionDataset, collate_captions
 from aape_lightning.data.captions.nocaps import NOCAPS_DOMAINS, NoCapsDataModule, NoCapsReader
-from aape_lightning.data.captions.readers import CaptionReader, DemoCaptionReader, KarpathyReader
+from aape_lightning.data.captions.readers import CaptionReader, KarpathyReader
 from aape_lightning.data.captions.records import CaptionedImage, CaptionSplits
 
 __all__ = [
@@ -11,7 +12,6 @@ __all__ = [
     "CaptionReader",
     "CaptionSplits",
     "CaptionedImage",
-    "DemoCaptionReader",
     "KarpathyReader",
     "NOCAPS_DOMAINS",
     "NoCapsDataModule",

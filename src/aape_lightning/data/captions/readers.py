@@ -1,4 +1,4 @@
-"""Caption dataset readers: Karpathy's split JSON (COCO, Flickr30k) and the demo world's captions."""
+"""Caption dataset readers: Karpathy's split JSON (COCO, Flickr30k); the demo world's is in ``demo/readers.py``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import json
 import logging
 from pathlib import Path
 from typing import Literal
-
-from jsonargparse.typing import NonNegativeInt, PositiveInt
 
 from aape_lightning.data.captions.records import CaptionedImage, CaptionSplits
 from aape_lightning.errors import DataError
@@ -104,59 +102,3 @@ class KarpathyReader(CaptionReader):
                 )
         log.info("%s: %s", path, ", ".join(f"{k} {len(v)} images" for k, v in splits.items()))
         return CaptionSplits(self.dataset, splits)
-
-
-class DemoCaptionReader(CaptionReader):
-    """The demo world's captioned scenes (``DemoCaptions``: 5 captions each), generated on first use.
-
-    Args:
-        root: the folder that holds the demo datasets.
-        seed: the generator's seed (another seed is another set of scenes and captions).
-        domains: draw scenes from these demo domains only (e.g. ``[sketch]``); default every
-            domain. A subset is written to its own folder, ``DemoCaptions-<domains>``.
-        n_train: training images to generate.
-        n_test: test images to generate.
-        val_from_train: the last this-many training images form the "val" split instead.
-    """
-
-    def __init__(
-        self,
-        root: str = "data/demo",
-        seed: NonNegativeInt = 0,
-        domains: list[str] | None = None,
-        n_train: PositiveInt = 600,
-        n_test: PositiveInt = 200,
-        val_from_train: NonNegativeInt = 0,
-    ) -> None:
-        super().__init__(root)
-        from aape_lightning.demo.world import DOMAINS
-
-        unknown = sorted(set(domains or ()) - set(DOMAINS))
-        if unknown:
-            raise DataError(f"DemoCaptionReader: unknown domain(s) {unknown}; pick from {list(DOMAINS)}")
-        self.seed, self.domains, self.n_train, self.n_test = seed, domains, n_train, n_test
-        self.val_from_train = val_from_train
-        self._folder: Path | None = None
-
-    @property
-    def name(self) -> str:
-        return "DemoCaptions" + (f"-{'+'.join(self.domains)}" if self.domains else "")
-
-    def prepare(self) -> None:
-        from aape_lightning.demo.datasets import ensure_demo_captions  # the demo package imports data
-
-        self._folder = ensure_demo_captions(
-            self.root, seed=self.seed, n_train=self.n_train, n_test=self.n_test, domains=self.domains
-        )
-
-    def read(self) -> CaptionSplits:
-        self.prepare()  # cheap when present and current (manifest check)
-        folder = self._folder
-        splits: dict[str, list[CaptionedImage]] = {}
-        for entry in json.loads((folder / "captions.json").read_text(encoding="utf-8")):
-            record = CaptionedImage(str(folder / "images" / entry["image"]), tuple(entry["captions"]), entry["image"])
-            splits.setdefault(entry["split"], []).append(record)
-        if self.val_from_train:
-            train = splits.get("train", [])
-            splits["train"], splits["val"] = train[: -self.val_from_train], train[-self.val_from_train :]
-        return CaptionSplits(self.name, splits)

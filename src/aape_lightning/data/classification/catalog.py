@@ -17,6 +17,7 @@ from typing import Literal, get_args
 
 from aape_lightning.data.classification import split_maker as sm
 from aape_lightning.errors import DataError
+from aape_lightning.prompts.keys import dataset_key
 
 DatasetName = Literal[
     "ImageNet",
@@ -189,17 +190,22 @@ CATALOG: dict[str, DatasetSpec] = {
 assert list(CATALOG) == list(get_args(DatasetName)), "DatasetName and CATALOG disagree"
 
 
-def _key(text: str) -> str:
-    return re.sub(r"[-_ ]", "", text).lower()
-
-
 def catalog_entry(name: str) -> DatasetSpec:
     """The catalog entry for a name, folder name or alias (case and ``-``/``_`` ignored)."""
-    wanted = _key(name)
+    wanted = dataset_key(name)
     for spec in CATALOG.values():
-        if wanted in {_key(spec.name), _key(spec.folder), *map(_key, spec.aliases)}:
+        if wanted in {dataset_key(spec.name), dataset_key(spec.folder), *map(dataset_key, spec.aliases)}:
             return spec
     raise DataError(f"unknown dataset {name!r}; known: {', '.join(CATALOG)} (or their CoOp folder names)")
+
+
+def catalog_name(name: str) -> str:
+    """The catalog's spelling of a dataset name, folder name or alias ("dtd" -> "DescribableTextures"); a name the
+    catalog does not hold, as given (what prompts' shipped mappings and published banks are named by)."""
+    try:
+        return catalog_entry(name).name
+    except DataError:
+        return name
 
 
 def known(root: str | Path) -> Iterable[tuple[str, str, bool]]:

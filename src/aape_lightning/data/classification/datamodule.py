@@ -10,6 +10,7 @@ from typing import Literal
 from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveFloat, PositiveInt
 from torch.utils.data import DataLoader
 
+from aape_lightning.data.classification.catalog import catalog_name
 from aape_lightning.data.classification.contract import ClassificationData
 from aape_lightning.data.classification.few_shot_cache import few_shot_dir, load_few_shot, save_few_shot
 from aape_lightning.data.classification.protocols import (
@@ -169,7 +170,7 @@ class ClassificationDataModule(ImageDataModule, ClassificationData):
             fallback = self.splits.template if self.prompt_fallback else None
             self._prompt_match = match_prompt_file(
                 path, self.splits.classnames, self.prompt_mapping, fallback, self.prompt_dedup_threshold,
-                self.prompt_report, dataset=self.reader.name if self.reader is not None else None,
+                self.prompt_report, dataset=catalog_name(self.reader.name) if self.reader is not None else None,
                 keep_repeats=self.prompt_keep_repeats, prompt_format=self.prompt_format,
             )
         prompts = self._prompt_match.select(self.class_labels[class_set])

@@ -1,6 +1,6 @@
-"""VQA data: VQAv2 and demo readers and their DataModule."""
+"""VQA data: the VQAv2 reader and the DataModule (the demo world's reader: ``aape_lightning.demo``)."""
 
 from aape_lightning.data.vqa.datamodule import VQADataModule, VQADataset, collate_questions
-from aape_lightning.data.vqa.readers import DemoVQAReader, VQAQuestion, VQAReader, VQAv2Reader
+from aape_lightning.data.vqa.readers import VQAQuestion, VQAReader, VQAv2Reader
 
-__all__ = ["DemoVQAReader", "VQADataModule", "VQADataset", "VQAQuestion", "VQAReader", "VQAv2Reader", "collate_questions"]
+__all__ = ["VQADataModule", "VQADataset", "VQAQuestion", "VQAReader", "VQAv2Reader", "collate_questions"]

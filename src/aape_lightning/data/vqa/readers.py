@@ -1,4 +1,4 @@
-"""VQA readers: VQAv2's questions + annotations JSON with COCO images, and the demo world's QA."""
+"""VQA readers: VQAv2's questions + annotations JSON with COCO images (the demo world's is in ``demo/readers.py``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-
-from jsonargparse.typing import NonNegativeInt, PositiveInt
 
 from aape_lightning.errors import DataError
 
@@ -88,37 +86,4 @@ class VQAv2Reader(VQAReader):
                 for q in questions if q["question_id"] in answers
             ]  # fmt: skip
             log.info("VQAv2 %s: %d questions", split, len(out[split]))
-        return out
-
-
-class DemoVQAReader(VQAReader):
-    """The demo world's questions (``DemoCaptions/qa.json``, 3 per image), generated on first use.
-
-    A demo question lists its accepted spellings ("two", "2"), not 10 human answers; they are
-    repeated to 10 (as if 10 people had answered alike), so a correct answer scores 1.
-
-    Args:
-        root: the folder that holds the demo datasets.
-        seed: the generator's seed.
-        n_train: training images to generate (3 questions each).
-        n_test: test images to generate.
-    """
-
-    def __init__(self, root: str = "data/demo", seed: NonNegativeInt = 0, n_train: PositiveInt = 600, n_test: PositiveInt = 200) -> None:
-        super().__init__(root)
-        self.seed, self.n_train, self.n_test = seed, n_train, n_test
-
-    def prepare(self) -> Path:
-        from aape_lightning.demo.datasets import ensure_demo_captions  # the demo package imports data
-
-        return ensure_demo_captions(self.root, seed=self.seed, n_train=self.n_train, n_test=self.n_test)
-
-    def read(self) -> dict[str, list[VQAQuestion]]:
-        folder = self.prepare()
-        captions = {c["image"]: tuple(c["captions"]) for c in json.loads((folder / "captions.json").read_text(encoding="utf-8"))}
-        out: dict[str, list[VQAQuestion]] = {}
-        for i, q in enumerate(json.loads((folder / "qa.json").read_text(encoding="utf-8"))):
-            answers = tuple(q["answers"][j % len(q["answers"])] for j in range(10))
-            record = VQAQuestion(str(folder / "images" / q["image"]), q["question"], answers, str(i), captions[q["image"]])
-            out.setdefault(q["split"], []).append(record)
         return out
