@@ -161,7 +161,7 @@ def inference_parameters(task, images: torch.Tensor, class_set: str) -> int:
 
 def build_method(args: list[str], train: bool):
     """The task as the table builds it, fitted for the configured epochs when it trains; the epoch times."""
-    from aape_lightning.lightning_cli import lightning_main
+    from aape_lightning.cli.lightning import lightning_main
 
     cli = lightning_main(args, run=False)
     timer = EpochTimer()

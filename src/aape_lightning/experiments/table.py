@@ -102,7 +102,7 @@ def run_one(args: list[str], tests: dict[str, list[str]] | None = None) -> dict[
     data, other arguments are stacked on the run's for that test's data (e.g. another dataset with
     ``--data.protocol cross``).
     """
-    from aape_lightning.lightning_cli import lightning_main
+    from aape_lightning.cli.lightning import lightning_main
 
     cli = lightning_main(args, run=False)
     timing = {}

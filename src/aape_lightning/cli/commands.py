@@ -55,7 +55,7 @@ def main(args: list[str] | None = None) -> int:
     try:
         if argv[0] in EXTRA_COMMANDS:
             return int(run_command(argv[0], argv[1:]) or 0)
-        from aape_lightning.lightning_cli import lightning_main  # lightning takes seconds: only these four commands
+        from aape_lightning.cli.lightning import lightning_main  # lightning takes seconds: only these four commands
 
         lightning_main(args, description=DESCRIPTION)
     except Exception as err:

@@ -1,7 +1,7 @@
 """The LightningCLI behind ``aape fit / validate / test / predict``, with what a user needs on top.
 
 Imported only by those commands (lightning takes seconds to import). On top of LightningCLI:
-parse errors as one line (cli_parser.py); config files and moved keys checked before parsing
+parse errors as one line (parser.py); config files and moved keys checked before parsing
 (command_line.py, moved_keys.py); ``--ckpt_path`` is checked (missing, truncated, ``last`` = the
 newest checkpoint under the run's root, another task / data / head kind); the checkpoint's model
 settings are used except where the command line gives one, which is applied or refused; a checkpoint
@@ -21,12 +21,11 @@ from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
-from aape_lightning.cli_parser import AAPEArgumentParser
-from aape_lightning.command_line import check_config_files, full_key, typed_model_keys
-from aape_lightning.errors import CheckpointMismatchError, user_error
-from aape_lightning.moved_keys import MOVED, OPTIMIZER_ARGS, check_moved_keys, upgrade_hparams
-from aape_lightning.plugins import load_plugins
-from aape_lightning.run_folders import (
+from aape_lightning.cli.command_line import check_config_files, full_key, typed_model_keys
+from aape_lightning.cli.moved_keys import MOVED, OPTIMIZER_ARGS, check_moved_keys, upgrade_hparams
+from aape_lightning.cli.parser import AAPEArgumentParser
+from aape_lightning.cli.plugins import load_plugins
+from aape_lightning.cli.run_folders import (
     KeepEarlierConfig,
     check_writable,
     claim_version,
@@ -35,6 +34,7 @@ from aape_lightning.run_folders import (
     run_root,
     watch_folders,
 )
+from aape_lightning.errors import CheckpointMismatchError, user_error
 from aape_lightning.tasks.optim import OPTIMIZERS
 
 log = logging.getLogger(__name__)
