@@ -92,8 +92,8 @@ class PeakMemory:
 
 def one_size(root: Path, epochs: int, run_dir: Path) -> dict:
     """fit + test at one size, in this process; per stage: seconds, peak RSS and peak CUDA bytes."""
-    from aape_lightning.cli.lightning import lightning_main
     from aape_lightning.console import configure_output
+    from aape_lightning.lightning_cli.aape_cli import lightning_main
 
     configure_output()
     args = ["--config", "configs/demo/fewshot.yaml", "--data.reader.class_path", "CoOpSplitReader",

@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent(
 
     # the run's config.yaml, by Lightning's SaveConfigCallback as `aape fit` calls it
     from lightning.pytorch.cli import SaveConfigCallback
-    from aape_lightning.cli.parser import AAPEArgumentParser
+    from aape_lightning.lightning_cli.parser import AAPEArgumentParser
     parser = AAPEArgumentParser()
     parser.add_argument("--classes", type=list[str])
     config = parser.parse_args(["--classes", json.dumps([name])])

@@ -17,7 +17,7 @@ from jsonargparse.typing import (
 )
 
 from aape_lightning.cli import main
-from aape_lightning.cli.plugins import PLUGIN_PACKAGES, load_plugins
+from aape_lightning.lightning_cli.plugins import PLUGIN_PACKAGES, load_plugins
 from cli_helpers import write_config
 
 BOUNDED = (PositiveInt, NonNegativeInt, PositiveFloat, NonNegativeFloat, ClosedUnitInterval, OpenUnitInterval)
@@ -171,7 +171,7 @@ def test_a_moved_key_in_a_config_names_that_file_and_the_new_place(config, tmp_p
 
 
 def test_the_new_keys_and_lookalikes_pass_the_moved_check():
-    from aape_lightning.cli.moved_keys import check_moved_keys
+    from aape_lightning.lightning_cli.moved_keys import check_moved_keys
 
     check_moved_keys(["fit", "--model.core.distill_weight=3", "--model.optim.optimizer=sgd", "--model.head.hidden=8",
                       "--model.optimizers_note=x", "--data.schedule=1"])  # none moved: no error

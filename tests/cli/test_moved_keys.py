@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from aape_lightning.cli import main
-from aape_lightning.cli.moved_keys import MOVED_CLASSES, upgrade_class_paths, upgrade_hparams
+from aape_lightning.lightning_cli.moved_keys import MOVED_CLASSES, upgrade_class_paths, upgrade_hparams
 from cli_helpers import checkpoints, parse_test_line, write_config
 
 CORE = {"class_path": "aape_lightning.core.AAPECore",
@@ -120,7 +120,7 @@ def test_an_old_checkpoint_tests_as_the_same_checkpoint_in_the_new_layout(traine
     capsys.readouterr()
     results, configs = {}, {}
     for name, ckpt in (("new", trained), ("old", old), ("nesterov", nesterov)):
-        with caplog.at_level(logging.INFO, logger="aape_lightning.cli.lightning"):
+        with caplog.at_level(logging.INFO, logger="aape_lightning.lightning_cli.aape_cli"):
             assert main(["test", "--ckpt_path", str(ckpt), "--trainer.default_root_dir", str(tmp_path / name)]) == 0
         results[name] = parse_test_line(capsys.readouterr().out)
         (saved,) = (tmp_path / name).rglob("config.yaml")

@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from aape_lightning.cli.commands import EXTRA_COMMANDS, LIGHTNING_COMMANDS, main
+from aape_lightning.cli import EXTRA_COMMANDS, LIGHTNING_COMMANDS, main
 from aape_lightning.console import configure_output
 
 SILENCED = [  # Lightning's texts, as it formats them
@@ -52,7 +52,7 @@ def test_results_are_printed_once_rounded_with_a_column_per_dataloader_only_wher
 
     import torch
 
-    from aape_lightning.cli.lightning import AAPECLI
+    from aape_lightning.lightning_cli.aape_cli import AAPECLI
 
     cli = SimpleNamespace(trainer=SimpleNamespace(is_global_zero=True, callback_metrics={
         "test/acc": torch.tensor(81.234567), "val_loss/dataloader_idx_0": torch.tensor(0.5),

@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from aape_lightning.cli import main
-from aape_lightning.cli.run_folders import claim_version
+from aape_lightning.lightning_cli.run_folders import claim_version
 from cli_helpers import checkpoints, write_config
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning
 import yaml
 
-from aape_lightning.cli.plugins import PLUGIN_PACKAGES, load_plugins
+from aape_lightning.lightning_cli.plugins import PLUGIN_PACKAGES, load_plugins
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 ROOTS = {"trainer": lightning.Trainer}  # top-level keys whose class is fixed; model and data name theirs

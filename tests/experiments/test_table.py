@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from aape_lightning.cli import main
-from aape_lightning.cli.lightning import lightning_main
 from aape_lightning.experiments import table as table_module
+from aape_lightning.lightning_cli.aape_cli import lightning_main
 from tiny_world import make_coop_dataset
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

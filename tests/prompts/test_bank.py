@@ -26,7 +26,7 @@ def test_missing_file_and_bad_shape(tmp_path):
 
 
 def test_invalid_utf8_is_a_clear_error_naming_file_offset_and_fix(tmp_path, capsys):
-    from aape_lightning.cli.commands import prompts_main
+    from aape_lightning.cli import prompts_main
     from aape_lightning.errors import ClassListError, UserError
     from aape_lightning.prompts.generate import read_class_list
     from aape_lightning.prompts.mapping import read_mapping_file

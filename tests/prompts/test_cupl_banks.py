@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from aape_lightning.cli.commands import prompts_main
+from aape_lightning.cli import prompts_main
 from aape_lightning.errors import PromptBankError
 from aape_lightning.prompts.fetch import CUPL_BANKS, CUPL_COMMIT, DownloadError, PublishedBank, fetch_banks, git_blob_id
 from aape_lightning.prompts.mapping import shipped_mapping_path

@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from aape_lightning.cli.commands import prompts_main
+from aape_lightning.cli import prompts_main
 from aape_lightning.prompts import (
     OpenAIBackend,
     clean_answer,

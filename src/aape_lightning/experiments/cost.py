@@ -32,7 +32,7 @@ from aape_lightning.backbones.random_families import HF_VIT_B16, build_random_hf
 from aape_lightning.errors import TableError
 from aape_lightning.experiments.progress import Progress
 from aape_lightning.experiments.table_format import grid, published_grid
-from aape_lightning.cli.lightning import lightning_main
+from aape_lightning.lightning_cli.aape_cli import lightning_main
 
 if TYPE_CHECKING:
     from aape_lightning.experiments.table_spec import TableSpec

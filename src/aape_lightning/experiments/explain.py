@@ -48,7 +48,7 @@ def class_prompts(task, ckpt_path: Path, prompts: Path | None) -> dict[str, list
     if prompts is not None:
         return {n: p for names in sets.values() for n, p in zip(names, resolve_prompts(prompts, names))}
     # lazy: moved_keys imports the tasks (lightning), which `aape explain --help` need not wait for
-    from aape_lightning.cli.moved_keys import upgrade_class_paths
+    from aape_lightning.lightning_cli.moved_keys import upgrade_class_paths
 
     saved = upgrade_class_paths(torch.load(ckpt_path, map_location="cpu", weights_only=False).get("aape_data"))
     if not saved:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from jsonargparse import ArgumentParser
 
-from aape_lightning.cli.lightning import lightning_main
+from aape_lightning.lightning_cli.aape_cli import lightning_main
 
 log = logging.getLogger(__name__)
 

@@ -76,7 +76,7 @@ def run_one(args: list[str], tests: dict[str, list[str]] | None = None) -> dict[
     ``--data.protocol cross``).
     """
     # lazy: lightning, which a table whose runs are all done (or run by workers and jobs) never needs
-    from aape_lightning.cli.lightning import lightning_main
+    from aape_lightning.lightning_cli.aape_cli import lightning_main
 
     cli = lightning_main(args, run=False)
     timing = {}

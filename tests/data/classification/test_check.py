@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fake_catalog import build
 
-from aape_lightning.cli.commands import data_main
+from aape_lightning.cli import data_main
 from aape_lightning.data.classification import check as chk
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fake_catalog import BUILDERS, SUN_CLASSES, build, build_flowers, img
 
-from aape_lightning.cli.commands import data_main
+from aape_lightning.cli import data_main
 from aape_lightning.data.classification import prepare as prep
 from aape_lightning.data.classification.catalog import CATALOG
 from aape_lightning.data.classification.catalog_reader import CatalogReader

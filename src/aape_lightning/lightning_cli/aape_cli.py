@@ -22,13 +22,19 @@ from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
 from aape_lightning.callbacks import PredictionWriter, RunRecord
-from aape_lightning.cli.parser import AAPEArgumentParser
-from aape_lightning.cli.command_line import check_config_files, full_key, typed_model_keys
 from aape_lightning.data.image_datamodule import ImageDataModule
 from aape_lightning.errors import CheckpointMismatchError, user_error
-from aape_lightning.cli.moved_keys import MOVED, OPTIMIZER_ARGS, check_moved_keys, upgrade_class_paths, upgrade_hparams
-from aape_lightning.cli.plugins import load_plugins
-from aape_lightning.cli.run_folders import (
+from aape_lightning.lightning_cli.command_line import check_config_files, full_key, typed_model_keys
+from aape_lightning.lightning_cli.moved_keys import (
+    MOVED,
+    OPTIMIZER_ARGS,
+    check_moved_keys,
+    upgrade_class_paths,
+    upgrade_hparams,
+)
+from aape_lightning.lightning_cli.parser import AAPEArgumentParser
+from aape_lightning.lightning_cli.plugins import load_plugins
+from aape_lightning.lightning_cli.run_folders import (
     KeepEarlierConfig,
     check_writable,
     claim_version,

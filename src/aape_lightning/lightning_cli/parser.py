@@ -15,8 +15,8 @@ from pathlib import Path
 from jsonargparse import ArgumentError, Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
-from aape_lightning.cli.command_line import where_given
-from aape_lightning.cli.plugins import known_classes
+from aape_lightning.lightning_cli.command_line import where_given
+from aape_lightning.lightning_cli.plugins import known_classes
 
 # What jsonargparse's bounded number types (the init arguments' annotations) allow, in words.
 ALLOWED = {"PositiveInt": "an integer >= 1", "NonNegativeInt": "an integer >= 0", "PositiveFloat": "a number > 0",

@@ -56,7 +56,7 @@ def main(args: list[str] | None = None) -> int:
         if argv[0] in EXTRA_COMMANDS:
             return int(run_command(argv[0], argv[1:]) or 0)
         # lazy (start-up): lightning takes seconds; only these four commands import it
-        from aape_lightning.cli.lightning import lightning_main
+        from aape_lightning.lightning_cli.aape_cli import lightning_main
 
         lightning_main(args, description=DESCRIPTION)
     except Exception as err:
