@@ -137,7 +137,7 @@ class RandomAggregator(Aggregator):
         scores = torch.rand(mask.shape, device=mask.device)  # (B, M) in [0, 1)
         scores = scores.masked_fill(~mask, -1.0)  # pragma: no mutate: any value below 0 keeps padding from being drawn
         pick = scores.argmax(dim=1)  # (B,)
-        chosen = prompts[torch.arange(prompts.shape[0], device=prompts.device), pick]  # (B, d)
+        chosen = prompts.take_along_dim(pick[:, None, None], dim=1).squeeze(1)  # (B, 1, d) -> (B, d)
         return F.normalize(chosen.float(), dim=-1)  # pragma: no mutate: on (B, d) dim -1 is dim 1, normalize's default
 
 
