@@ -117,6 +117,11 @@ def test_short_classes_are_those_below_shots_and_at_most_ten_are_named(caplog):
     with caplog.at_level(logging.WARNING):
         warn_short_classes(by_label(items(n_classes=10, per_class=1)), 2, "x")
     assert caplog.records[0].getMessage().endswith(f"{listed}")  # ten: all named, no "more"
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        warn_short_classes(by_label(items(n_classes=11, per_class=1)), 2, "x")
+    (message,) = [r.getMessage() for r in caplog.records]  # eleven: the first ten named, then "and 1 more"
+    assert message == f"x: 11 classes have fewer than 2 images and keep all they have (Dassl without repeat): {listed} and 1 more"
 
 
 def test_split_fingerprint_is_16_hex_of_the_paths_and_labels():
