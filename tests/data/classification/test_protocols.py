@@ -132,3 +132,5 @@ def test_split_fingerprint_is_16_hex_of_the_paths_and_labels():
     rows = [LabelledImage("/a.png", 0, "x"), LabelledImage("/b.png", 1, "y")]
     assert split_fingerprint(rows) == hashlib.sha256(b"/a.png\t0\n/b.png\t1\n").hexdigest()[:16]
     assert split_fingerprint([rows[0], LabelledImage("/b.png", 2, "y")]) != split_fingerprint(rows)
+    undecodable = b"/caf\xe9.png".decode("utf-8", "surrogateescape")  # a Latin-1 file name as os.listdir gives it
+    assert split_fingerprint([LabelledImage(undecodable, 3, "z")]) == hashlib.sha256(b"/caf\xe9.png\t3\n").hexdigest()[:16]
