@@ -86,7 +86,7 @@ class ClassificationHead(nn.Module):
             templates = self.templates or [template]
             texts = [t.format(c) for t in templates for c in names]
             feats = self.backbone.text_features(texts).view(len(templates), len(names), -1)  # (T, K, d)
-            feats = torch.nn.functional.normalize(feats.mean(0), dim=-1)  # (K, d)
+            feats = torch.nn.functional.normalize(feats.mean(0))  # (K, d), each row to unit length (normalize's dim=1)
             self._class_features[name] = feats
         return feats
 
