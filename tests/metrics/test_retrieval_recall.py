@@ -56,9 +56,10 @@ def test_more_images_than_dimensions():
     [[1, 0, 0.1, 0], [0, 1, 0, -1], [1, 1, 0.1, -1], [-1, 0, -0.1, 0]]."""
     images = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]])
     texts = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.1, 0.0], [0.0, -1.0]])
-    got = recall_at_k(images, texts, torch.arange(4), ks=(1,))
-    assert got["i2t_R@1"] == pytest.approx(75)  # image 2's caption (0.1) is beaten by two; image 3's (0) ties first
-    assert got["t2i_R@1"] == pytest.approx(100)  # no column has a score above its own image's
+    for chunk in (1024, 1):  # one image a time: the chunks run over the 4 images, not the 2 dimensions
+        got = recall_at_k(images, texts, torch.arange(4), ks=(1,), chunk=chunk)
+        assert got["i2t_R@1"] == pytest.approx(75)  # image 2's caption (0.1) is beaten by two; image 3's (0) ties first
+        assert got["t2i_R@1"] == pytest.approx(100)  # no column has a score above its own image's
 
 
 def test_no_images_or_no_captions_give_zero_recall():

@@ -105,7 +105,7 @@ class AttentionAggregator(Aggregator):
 
     def forward(self, image: Tensor, prompts: Tensor, mask: Tensor) -> Tensor:
         y, _ = self._attend(image, prompts, mask, need_weights=False)
-        return F.normalize(y.float(), dim=-1)  # pragma: no mutate: on (B, d) dim -1 is dim 1, normalize's default
+        return F.normalize(y.float())  # (B, d) rows to unit length (normalize's dim=1)
 
     def attention(self, image: Tensor, prompts: Tensor, mask: Tensor) -> Tensor:
         """Attention of q on each prompt, averaged over heads, (B, M); for explaining p^a.
@@ -121,7 +121,7 @@ class MeanAggregator(Aggregator):
     """Ablation: the plain average of the prompt embeddings (nothing learned)."""
 
     def forward(self, image: Tensor, prompts: Tensor, mask: Tensor) -> Tensor:
-        return F.normalize(_masked_mean(prompts.float(), mask), dim=-1)  # pragma: no mutate: on (B, d) dim -1 is dim 1, normalize's default
+        return F.normalize(_masked_mean(prompts.float(), mask))  # (B, d) rows to unit length (normalize's dim=1)
 
 
 class RandomAggregator(Aggregator):
@@ -133,12 +133,12 @@ class RandomAggregator(Aggregator):
 
     def forward(self, image: Tensor, prompts: Tensor, mask: Tensor) -> Tensor:
         if not self.training:
-            return F.normalize(_masked_mean(prompts.float(), mask), dim=-1)  # pragma: no mutate: on (B, d) dim -1 is dim 1, normalize's default
+            return F.normalize(_masked_mean(prompts.float(), mask))  # (B, d) rows to unit length (normalize's dim=1)
         scores = torch.rand(mask.shape, device=mask.device)  # (B, M) in [0, 1)
-        scores = scores.masked_fill(~mask, -1.0)  # pragma: no mutate: any value below 0 keeps padding from being drawn
+        scores = scores.masked_fill(~mask, -torch.inf)  # padding is never drawn
         pick = scores.argmax(dim=1)  # (B,)
-        chosen = prompts[torch.arange(prompts.shape[0], device=prompts.device), pick]  # (B, d)
-        return F.normalize(chosen.float(), dim=-1)  # pragma: no mutate: on (B, d) dim -1 is dim 1, normalize's default
+        chosen = prompts.take_along_dim(pick[:, None, None], dim=1).squeeze(1)  # (B, 1, d) -> (B, d)
+        return F.normalize(chosen.float())  # (B, d) rows to unit length (normalize's dim=1)
 
 
 class MLPAggregator(Aggregator):
@@ -162,4 +162,4 @@ class MLPAggregator(Aggregator):
     def forward(self, image: Tensor, prompts: Tensor, mask: Tensor) -> Tensor:
         p_bar = _masked_mean(prompts.to(self.alpha.dtype), mask)  # (B, d)
         mixed = self.alpha * self.f(p_bar) + (1 - self.alpha) * p_bar  # (B, d)
-        return F.normalize(mixed.float(), dim=-1)  # pragma: no mutate: on (B, d) dim -1 is dim 1, normalize's default
+        return F.normalize(mixed.float())  # (B, d) rows to unit length (normalize's dim=1)

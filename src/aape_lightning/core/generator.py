@@ -38,5 +38,5 @@ class Generator(nn.Module):
         x = image.to(self.net[0].weight.dtype)  # (B, d)
         out = self.net(x)  # (B, d)
         if self.residual:
-            out = out + F.normalize(x, dim=-1)  # pragma: no mutate: on (B, d) dim -1 is dim 1, normalize's default
-        return F.normalize(out.float(), dim=-1)  # pragma: no mutate: on (B, d) dim -1 is dim 1, normalize's default
+            out = out + F.normalize(x)  # (B, d) rows to unit length (normalize's dim=1)
+        return F.normalize(out.float())  # (B, d) rows to unit length (normalize's dim=1)

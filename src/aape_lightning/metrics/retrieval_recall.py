@@ -25,7 +25,7 @@ def recall_at_k(
     if not n or not len(texts):
         return {f"{side}_R@{k}": 0.0 for k in ks for side in ("i2t", "t2i")}
     owner = text_owner.to(images.device).long()  # pragma: no mutate: the device: the same on the CPU tests run on
-    own = (images[owner] * texts).sum(-1)  # (T,) each caption's score with its own image
+    own = torch.linalg.vecdot(images[owner], texts)  # (T,) each caption's score with its own image
     t2i_rank = torch.zeros(texts.shape[0], dtype=torch.long, device=images.device)  # (T,)  # pragma: no mutate: dtype and device: integer counts either way, the same on the CPU
     i2t_rank = []
     for start in range(0, n, chunk):

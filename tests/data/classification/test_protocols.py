@@ -117,6 +117,11 @@ def test_short_classes_are_those_below_shots_and_at_most_ten_are_named(caplog):
     with caplog.at_level(logging.WARNING):
         warn_short_classes(by_label(items(n_classes=10, per_class=1)), 2, "x")
     assert caplog.records[0].getMessage().endswith(f"{listed}")  # ten: all named, no "more"
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        warn_short_classes(by_label(items(n_classes=11, per_class=1)), 2, "x")
+    (message,) = [r.getMessage() for r in caplog.records]  # eleven: the first ten named, then "and 1 more"
+    assert message == f"x: 11 classes have fewer than 2 images and keep all they have (Dassl without repeat): {listed} and 1 more"
 
 
 def test_split_fingerprint_is_16_hex_of_the_paths_and_labels():
@@ -127,3 +132,5 @@ def test_split_fingerprint_is_16_hex_of_the_paths_and_labels():
     rows = [LabelledImage("/a.png", 0, "x"), LabelledImage("/b.png", 1, "y")]
     assert split_fingerprint(rows) == hashlib.sha256(b"/a.png\t0\n/b.png\t1\n").hexdigest()[:16]
     assert split_fingerprint([rows[0], LabelledImage("/b.png", 2, "y")]) != split_fingerprint(rows)
+    undecodable = b"/caf\xe9.png".decode("utf-8", "surrogateescape")  # a Latin-1 file name as os.listdir gives it
+    assert split_fingerprint([LabelledImage(undecodable, 3, "z")]) == hashlib.sha256(b"/caf\xe9.png\t3\n").hexdigest()[:16]

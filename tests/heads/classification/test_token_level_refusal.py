@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aape_lightning.backbones import BackboneError, FrozenCLIP
-from aape_lightning.heads import CoCoOpHead, CoOpHead, KgCoOpHead, LearnedContext
+from aape_lightning.heads import AAPEHead, CoCoOpHead, CoOpHead, KgCoOpHead, LearnedContext
 
 
 @pytest.fixture()
@@ -20,3 +20,9 @@ def test_the_refusal_names_the_class_the_user_built(feature_level, soft_prompt):
     name = soft_prompt.__name__
     with pytest.raises(BackboneError, match=rf"^head {name} needs the text tower at token level .* \(clip-anytorch\)"):
         soft_prompt(feature_level)
+
+
+def test_aape_token_fusion_is_refused_naming_the_head_and_its_fusion(feature_level):
+    with pytest.raises(BackboneError, match=r"^head AAPEHead\(fusion='token'\) needs the text tower at token level "):
+        AAPEHead(feature_level, fusion="token")
+    AAPEHead(feature_level, fusion="concat")  # the feature-level fusions build on it

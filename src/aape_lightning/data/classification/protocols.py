@@ -90,5 +90,5 @@ def split_fingerprint(items: Sequence[LabelledImage]) -> str:
     """Content key of a split: changes when any path or label changes."""
     digest = hashlib.sha256()
     for it in items:
-        digest.update(f"{it.path}\t{it.label}\n".encode("utf-8", "surrogateescape"))
+        digest.update(f"{it.path}\t{it.label}\n".encode(errors="surrogateescape"))  # UTF-8; a file name's undecodable byte as itself
     return digest.hexdigest()[:16]

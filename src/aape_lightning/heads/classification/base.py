@@ -57,7 +57,7 @@ class ClassificationHead(nn.Module):
     def longest_template(self, template: str) -> str:
         """The longest text this head tokenises per class, ``{}`` for the name (checked before training)."""
         templates = self.templates or [template]
-        return max(templates, key=lambda t: self.backbone.token_count(t.format(""))) if len(templates) > 1 else templates[0]
+        return max(templates, key=lambda t: self.backbone.token_count(t.format("")))
 
     def set_prompts(self, class_set: str, embeddings: Tensor, mask: Tensor) -> None:
         """``(K, M, d)`` prompt embeddings of a class set's classes and their ``(K, M)`` mask."""
@@ -86,7 +86,7 @@ class ClassificationHead(nn.Module):
             templates = self.templates or [template]
             texts = [t.format(c) for t in templates for c in names]
             feats = self.backbone.text_features(texts).view(len(templates), len(names), -1)  # (T, K, d)
-            feats = torch.nn.functional.normalize(feats.mean(0), dim=-1)  # (K, d)
+            feats = torch.nn.functional.normalize(feats.mean(0))  # (K, d), each row to unit length (normalize's dim=1)
             self._class_features[name] = feats
         return feats
 
