@@ -28,7 +28,8 @@ class Aggregator(nn.Module):
 
 
 def _masked_mean(prompts: Tensor, mask: Tensor) -> Tensor:
-    w = mask.to(prompts.dtype).unsqueeze(-1)  # (B, M, 1)  # pragma: no mutate: a bool mask promotes to the prompts' dtype in the product anyway
+    w = mask.to(prompts.dtype)  # pragma: no mutate: callers pass fp32 prompts, where a bool mask gives the same values and dtype
+    w = w.unsqueeze(-1)  # (B, M, 1)
     return (prompts * w).sum(1) / w.sum(1).clamp_min(1.0)  # (B, d)
 
 
@@ -74,8 +75,9 @@ class AttentionAggregator(Aggregator):
             raise ValueError(f"AttentionAggregator: num_heads={num_heads} does not divide dim={dim}; pick a divisor")
         ffn_hidden = ffn_hidden or 4 * dim
         self.offset = nn.Parameter(torch.zeros(dim))
-        self.image_to_query = nn.Linear(dim, dim, bias=False) if condition_on_image else None  # W_x  # pragma: no mutate: nn.Linear reads bias=None as False
-        if self.image_to_query is not None:
+        self.image_to_query = None
+        if condition_on_image:
+            self.image_to_query = nn.Linear(dim, dim, bias=False)  # W_x  # pragma: no mutate: nn.Linear reads bias=None as False
             nn.init.zeros_(self.image_to_query.weight)
         self.norm1 = nn.LayerNorm(dim)
         self.attn = nn.MultiheadAttention(dim, num_heads, dropout=dropout, batch_first=True)

@@ -286,3 +286,10 @@ def test_linear_fusions_take_half_image_features(backbone, fusion):
     f = backbone.encode_image(images()).bfloat16()
     h = head.core.generator(f.float())
     assert torch.allclose(head.logits(f, h, "all"), head.logits(f.float(), h, "all"), atol=1e-5)
+
+
+@pytest.mark.parametrize("fusion", ["feature", "modulate"])
+def test_the_feature_fusions_projections_have_no_bias(backbone, fusion):
+    """P1 and P2 are the paper's bias-free maps (their pragma lines hide a dropped ``bias=False``; this holds it)."""
+    head = AAPEHead(backbone, fusion=fusion)
+    assert head.class_proj.bias is None and head.aape_proj.bias is None

@@ -157,3 +157,10 @@ def test_the_fusion_reads_h_when_h_carries_the_class():
         accuracy = (fusion.cosine(x, w, h).argmax(-1) == labels).float().mean()
         shuffled = (fusion.cosine(x, w, h.roll(n // 2, dims=0)).argmax(-1) == labels).float().mean()
     assert accuracy > 0.9 and shuffled < 0.5
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_the_concat_fusions_prompt_input_has_no_bias(residual):
+    """B is the paper's bias-free map of h (its pragma line hides a dropped ``bias=False``; this holds it)."""
+    fusion = ConcatFusion(8, 4, residual)
+    assert fusion.aape_in.bias is None and fusion.class_in.bias is not None
