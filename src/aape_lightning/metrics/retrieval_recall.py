@@ -25,11 +25,17 @@ def recall_at_k(
     if not n or not len(texts):
         return {f"{side}_R@{k}": 0.0 for k in ks for side in ("i2t", "t2i")}
     owner = text_owner.to(images.device).long()  # pragma: no mutate: the device: the same on the CPU tests run on
-    own = torch.linalg.vecdot(images[owner], texts)  # (T,) each caption's score with its own image
+    # each caption's score with its own image, read from the same chunked product the ranks compare it with: a dot
+    # product summed in another order differs in the last bit, and the own image would then outrank itself
+    own = texts.new_empty(texts.shape[0])  # (T,)
+    for start in range(0, n, chunk):
+        scores = images[start : start + chunk] @ texts.t()  # (c, T)
+        mine = ((owner >= start) & (owner < start + scores.shape[0])).nonzero().squeeze(1)  # texts owned here
+        own[mine] = scores[owner[mine] - start, mine]
     t2i_rank = torch.zeros(texts.shape[0], dtype=torch.long, device=images.device)  # (T,)  # pragma: no mutate: dtype and device: integer counts either way, the same on the CPU
     i2t_rank = []
     for start in range(0, n, chunk):
-        scores = images[start : start + chunk] @ texts.t()  # (c, T)
+        scores = images[start : start + chunk] @ texts.t()  # (c, T), bit-identical to the first pass
         t2i_rank += (scores > own).sum(0)
         rows = torch.arange(start, start + scores.shape[0], device=images.device)  # (c,)  # pragma: no mutate: the device: the same on the CPU
         positive = owner[None, :] == rows[:, None]  # (c, T)
