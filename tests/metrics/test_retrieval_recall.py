@@ -91,3 +91,9 @@ def test_a_caption_next_to_its_own_image_is_found_first_both_ways(dim, chunk):
     texts = torch.nn.functional.normalize(images + 0.01 * torch.randn(300, dim, generator=gen), dim=-1)  # (T, d)
     out = recall_at_k(images, texts, torch.arange(300), ks=(1,), chunk=chunk)
     assert out == {"i2t_R@1": 100.0, "t2i_R@1": 100.0}
+
+
+def test_a_caption_owned_by_no_image_row_is_refused():
+    images, texts = torch.eye(3), torch.eye(3)
+    with pytest.raises(ValueError, match=r"text_owner holds rows 0\.\.3; images has rows 0\.\.2"):
+        recall_at_k(images, texts, torch.tensor([0, 1, 3]))

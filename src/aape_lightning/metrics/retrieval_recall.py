@@ -27,7 +27,9 @@ def recall_at_k(
     owner = text_owner.to(images.device).long()  # pragma: no mutate: the device: the same on the CPU tests run on
     # each caption's score with its own image, read from the same chunked product the ranks compare it with: a dot
     # product summed in another order differs in the last bit, and the own image would then outrank itself
-    own = texts.new_empty(texts.shape[0])  # (T,)
+    if owner.min() < 0 or owner.max() >= n:
+        raise ValueError(f"recall_at_k: text_owner holds rows {int(owner.min())}..{int(owner.max())}; images has rows 0..{n - 1}")
+    own = torch.empty(texts.shape[0], dtype=torch.result_type(images, texts), device=images.device)  # (T,)
     for start in range(0, n, chunk):
         scores = images[start : start + chunk] @ texts.t()  # (c, T)
         mine = ((owner >= start) & (owner < start + scores.shape[0])).nonzero().squeeze(1)  # texts owned here
