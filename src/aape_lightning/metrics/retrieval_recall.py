@@ -29,11 +29,13 @@ def recall_at_k(
     # product summed in another order differs in the last bit, and the own image would then outrank itself
     if owner.min() < 0 or owner.max() >= n:
         raise ValueError(f"recall_at_k: text_owner holds rows {int(owner.min())}..{int(owner.max())}; images has rows 0..{n - 1}")
-    own = torch.empty(texts.shape[0], dtype=torch.result_type(images, texts), device=images.device)  # (T,)
+    cols, vals = [], []
     for start in range(0, n, chunk):
         scores = images[start : start + chunk] @ texts.t()  # (c, T)
         mine = ((owner >= start) & (owner < start + scores.shape[0])).nonzero().squeeze(1)  # texts owned here
-        own[mine] = scores[owner[mine] - start, mine]
+        cols.append(mine)
+        vals.append(scores[owner[mine] - start, mine])
+    own = torch.cat(vals)[torch.cat(cols).argsort()]  # (T,): each text is owned once, so cols is a permutation
     t2i_rank = torch.zeros(texts.shape[0], dtype=torch.long, device=images.device)  # (T,)  # pragma: no mutate: dtype and device: integer counts either way, the same on the CPU
     i2t_rank = []
     for start in range(0, n, chunk):
